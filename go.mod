@@ -1,0 +1,3 @@
+module github.com/herald-rt/herald
+
+go 1.26
