@@ -1,3 +1,8 @@
 module github.com/herald-rt/herald
 
 go 1.26
+
+require (
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/gobwas/ws v1.5.0 // indirect
+)

@@ -1,0 +1,197 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// handlePollGet answers a long-poll GET: it returns at once with whatever is
+// queued, or waits until something is.
+func (s *Session) handlePollGet(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.transport != TransportPolling {
+		s.mu.Unlock()
+		writeRequestError(w, ErrBadRequest, "")
+		return
+	}
+	if s.pollActive {
+		// A second concurrent GET is a protocol violation: the session closes
+		// and the pending GET completes with a close packet.
+		s.mu.Unlock()
+		s.closeWith(ReasonTransportError, false)
+		writeRequestError(w, ErrBadRequest, "")
+		return
+	}
+	s.pollActive = true
+	waited := false
+	for {
+		switch {
+		case s.state != stateOpen:
+			batch := s.takeQueueLocked()
+			farewell := s.farewell
+			lingering := s.state == stateClosing
+			s.state = stateClosed
+			s.pollActive = false
+			if s.lingering != nil {
+				s.lingering.Stop()
+			}
+			s.mu.Unlock()
+			if lingering {
+				s.srv.remove(s)
+			}
+			s.writePoll(w, append(batch, farewell))
+			return
+		case s.upgrading || s.transport != TransportPolling:
+			// The client is switching to WebSocket: release this poll.
+			s.pollActive = false
+			s.mu.Unlock()
+			s.writePoll(w, []*Message{noopMessage})
+			return
+		case len(s.queue) > 0:
+			batch := s.takeQueueLocked()
+			s.pollActive = false
+			s.mu.Unlock()
+			s.writePoll(w, batch)
+			s.recycle(batch)
+			return
+		case waited:
+			// Woken with nothing to send (e.g. an aborted probe): wait again.
+		}
+		wake := make(chan struct{})
+		s.pollWake = wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			s.mu.Lock()
+			if s.pollWake == wake {
+				s.pollWake = nil
+			}
+			s.pollActive = false
+			s.mu.Unlock()
+			// The client gave up on a poll mid-wait: the reference treats
+			// this as a transport error.
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		waited = true
+		s.mu.Lock()
+	}
+}
+
+// writePoll writes packets as one polling payload in the session's framing.
+func (s *Session) writePoll(w http.ResponseWriter, batch []*Message) {
+	var body []byte
+	contentType := "text/plain; charset=UTF-8"
+	if s.protocol == 4 {
+		n := len(batch)
+		for _, m := range batch {
+			n += len(m.pollingV4())
+		}
+		body = make([]byte, 0, n)
+		for i, m := range batch {
+			if i > 0 {
+				body = append(body, recordSeparator)
+			}
+			body = append(body, m.pollingV4()...)
+		}
+	} else {
+		ps := make([]packet, len(batch))
+		binary := false
+		for i, m := range batch {
+			ps[i] = m.p
+			binary = binary || m.p.binary
+		}
+		if binary && !s.b64 {
+			contentType = "application/octet-stream"
+			body = appendPayloadV3Binary(nil, ps)
+		} else {
+			body = appendPayloadV3String(nil, ps)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+// handlePollPost reads one POSTed payload and handles its packets in order.
+func (s *Session) handlePollPost(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.transport != TransportPolling && !s.upgrading {
+		s.mu.Unlock()
+		writeRequestError(w, ErrBadRequest, "")
+		return
+	}
+	if s.postActive {
+		s.mu.Unlock()
+		s.closeWith(ReasonTransportError, false)
+		writeRequestError(w, ErrBadRequest, "")
+		return
+	}
+	s.postActive = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.postActive = false
+		s.mu.Unlock()
+	}()
+
+	binaryBody := strings.HasPrefix(r.Header.Get("Content-Type"), "application/octet-stream")
+	if binaryBody && s.protocol == 4 {
+		// v4 polling is text only; binary travels as "b"+base64.
+		s.closeWith(ReasonTransportError, false)
+		writeRequestError(w, ErrBadRequest, "")
+		return
+	}
+	max := s.srv.maxPayload
+	if r.ContentLength > max {
+		writePayloadTooLarge(w)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writePayloadTooLarge(w)
+			return
+		}
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	var packets []packet
+	switch {
+	case s.protocol == 4:
+		packets, err = decodePayloadV4(body)
+	case binaryBody:
+		packets, err = decodePayloadV3Binary(body)
+	default:
+		packets, err = decodePayloadV3String(body)
+	}
+	for _, p := range packets {
+		s.onPacket(p)
+	}
+	if err != nil {
+		s.closeWith(ReasonParseError, false)
+		writeRequestError(w, ErrBadRequest, "")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, "ok")
+}
+
+func writePayloadTooLarge(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	io.WriteString(w, "payload too large")
+}

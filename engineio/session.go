@@ -1,0 +1,345 @@
+package engineio
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Handshake is what the server kept of the request that opened a session.
+type Handshake struct {
+	Header     http.Header // request headers; must not be modified
+	Query      url.Values  // query parameters of the handshake URL
+	RemoteAddr string      // client address as seen by this server
+	URL        string      // request URI of the handshake
+	Secure     bool        // true when the request came over TLS
+	Time       time.Time   // when the handshake was received
+}
+
+// SessionForwarder handles requests that name a session this server does not
+// hold, for example by proxying them to the node that owns it. It is how the
+// cluster layer plugs in without engineio knowing about clusters.
+type SessionForwarder interface {
+	// ForwardSession handles the request and returns true, or returns false
+	// without writing anything to let the server answer 400 "Session ID
+	// unknown".
+	ForwardSession(w http.ResponseWriter, r *http.Request, sid string) bool
+}
+
+type sessionState uint8
+
+const (
+	stateOpen sessionState = iota
+	// stateClosing: closed for the application, but a farewell (queued
+	// packets then close) is still waiting for the client's next poll.
+	stateClosing
+	stateClosed
+)
+
+// Session is one Engine.IO connection, whatever transport carries it.
+//
+// Concurrency: Send, Close and the accessors may be called from any
+// goroutine. Messages are delivered to the OnMessage handler one at a time,
+// in order, from the goroutine reading the transport; a handler that blocks
+// stops reading for that session only.
+type Session struct {
+	srv       *Server
+	id        string
+	protocol  int
+	handshake Handshake
+	// b64 is set for v3 polling clients that cannot take binary framing.
+	b64 bool
+
+	// deliverMu serialises calls into onMessage: during an upgrade a last
+	// polling POST may overlap the first WebSocket frames.
+	deliverMu sync.Mutex
+	onMessage func(data []byte, binary bool)
+	onClose   func(reason CloseReason)
+
+	mu          sync.Mutex // guards every field below
+	state       sessionState
+	transport   string
+	closeReason CloseReason
+	queue       []*Message
+	spare       []*Message // recycled backing array for queue
+	queued      int64      // bytes in queue
+
+	// Polling.
+	pollActive bool          // a GET is inside its handler
+	pollWake   chan struct{} // closed to wake the pending GET
+	postActive bool          // a POST is inside its handler
+	farewell   *Message      // last packet for the pending/next GET once closed
+
+	// WebSocket.
+	ws        *wsConn // the active WebSocket transport
+	probe     *wsConn // an upgrade probe in progress
+	upgrading bool    // probe answered: polling GETs now get noop
+
+	pingTimer *time.Timer // v4: fires the next ping
+	pongTimer *time.Timer // v4: ping timeout; v3: heartbeat timeout
+	lingering *time.Timer // stateClosing: drops the session if never polled
+
+	done chan struct{}
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.id }
+
+// Protocol returns the Engine.IO protocol version: 4, or 3 for old clients.
+func (s *Session) Protocol() int { return s.protocol }
+
+// Handshake returns the request data captured when the session opened.
+func (s *Session) Handshake() *Handshake { return &s.handshake }
+
+// Transport returns the name of the transport currently carrying the session.
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// Done is closed when the session has closed.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// CloseReason returns why the session closed, or "" while it is open.
+func (s *Session) CloseReason() CloseReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeReason
+}
+
+// OnMessage sets the function that receives each message from the client.
+// Set it in the server's session handler: messages are not read before the
+// handler returns. data belongs to the callee.
+func (s *Session) OnMessage(f func(data []byte, binary bool)) {
+	s.deliverMu.Lock()
+	s.onMessage = f
+	s.deliverMu.Unlock()
+}
+
+// OnClose sets the function called once when the session closes. Set it in
+// the server's session handler.
+func (s *Session) OnClose(f func(reason CloseReason)) {
+	s.mu.Lock()
+	s.onClose = f
+	s.mu.Unlock()
+}
+
+// Send queues messages for the client, in order and adjacent, and returns at
+// once: a writer delivers them. It returns ErrSessionClosed if the session
+// has closed. If the queue would grow past Config.MaxBufferedBytes, the
+// session closes with ReasonSlowClient and Send returns ErrSessionClosed.
+func (s *Session) Send(msgs ...*Message) error {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if max := s.srv.maxBuffered; max >= 0 {
+		n := s.queued
+		for _, m := range msgs {
+			n += int64(m.size())
+		}
+		if n > max {
+			s.mu.Unlock()
+			s.closeWith(ReasonSlowClient, false)
+			return ErrSessionClosed
+		}
+	}
+	s.enqueueLocked(msgs...)
+	s.mu.Unlock()
+	return nil
+}
+
+// TrySend is Send for messages that may be dropped (volatile emits): it
+// queues the messages only if the transport can take them now without
+// buffering them for later, and reports whether it did.
+func (s *Session) TrySend(msgs ...*Message) bool {
+	s.mu.Lock()
+	writable := s.state == stateOpen && !s.upgrading &&
+		(s.transport == TransportWebSocket && s.ws != nil && !s.ws.writing ||
+			s.transport == TransportPolling && s.pollWake != nil)
+	s.mu.Unlock()
+	if !writable {
+		return false
+	}
+	return s.Send(msgs...) == nil
+}
+
+// Close closes the session with ReasonForcedClose after writing what is
+// already queued. It is safe to call more than once.
+func (s *Session) Close() {
+	s.closeWith(ReasonForcedClose, true)
+}
+
+// enqueueLocked appends to the queue and wakes the writer.
+func (s *Session) enqueueLocked(msgs ...*Message) {
+	if s.queue == nil && s.spare != nil {
+		s.queue, s.spare = s.spare[:0], nil
+	}
+	for _, m := range msgs {
+		s.queue = append(s.queue, m)
+		s.queued += int64(m.size())
+	}
+	s.kickLocked()
+}
+
+// takeQueueLocked removes and returns everything queued. The caller returns
+// the slice with recycleLocked when done with it.
+func (s *Session) takeQueueLocked() []*Message {
+	q := s.queue
+	s.queue = nil
+	s.queued = 0
+	return q
+}
+
+func (s *Session) recycle(q []*Message) {
+	if cap(q) > 256 {
+		return // don't keep a burst's large array on an idle session
+	}
+	clear(q)
+	s.mu.Lock()
+	if s.spare == nil {
+		s.spare = q[:0]
+	}
+	s.mu.Unlock()
+}
+
+// kickLocked wakes whichever transport writes for the session.
+func (s *Session) kickLocked() {
+	switch {
+	case s.transport == TransportWebSocket && s.ws != nil:
+		s.ws.startWriterLocked(s)
+	case s.pollWake != nil:
+		close(s.pollWake)
+		s.pollWake = nil
+	}
+}
+
+// closeWith closes the session. graceful writes what is queued (and, on
+// polling, a close packet on the next poll) before the transport closes;
+// otherwise the transport is torn down at once. The close handler runs once,
+// on the calling goroutine.
+func (s *Session) closeWith(reason CloseReason, graceful bool) {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	s.closeReason = reason
+	s.stopTimersLocked()
+	farewell := closeMessage
+	if reason == ReasonTransportClose {
+		// The client asked to close: a pending poll just completes.
+		farewell = noopMessage
+	}
+	s.farewell = farewell
+	lingering := false
+	switch {
+	case s.transport == TransportWebSocket && s.ws != nil:
+		s.state = stateClosed
+		s.ws.closeLocked(s, graceful)
+	case s.pollWake != nil:
+		// A GET is waiting: it writes the queue and the farewell.
+		s.state = stateClosed
+		close(s.pollWake)
+		s.pollWake = nil
+	case graceful && s.transport == TransportPolling:
+		// Keep the session reachable so the next poll gets the farewell.
+		s.state = stateClosing
+		lingering = true
+		s.lingering = time.AfterFunc(s.srv.lingerTimeout(), func() { s.srv.remove(s) })
+	default:
+		s.state = stateClosed
+	}
+	if s.probe != nil {
+		s.probe.conn.Close()
+		s.probe = nil
+	}
+	onClose := s.onClose
+	s.onClose = nil
+	s.mu.Unlock()
+
+	if !lingering {
+		s.srv.remove(s)
+	}
+	close(s.done)
+	if onClose != nil {
+		onClose(reason)
+	}
+}
+
+func (s *Session) stopTimersLocked() {
+	if s.pingTimer != nil {
+		s.pingTimer.Stop()
+	}
+	if s.pongTimer != nil {
+		s.pongTimer.Stop()
+	}
+}
+
+// startHeartbeatLocked arms the heartbeat for a new session. In v4 the
+// server pings; in v3 the client pings and the server only times out.
+func (s *Session) startHeartbeatLocked() {
+	if s.protocol == 3 {
+		s.pongTimer = time.AfterFunc(s.srv.pingInterval+s.srv.pingTimeout, s.onPingTimeout)
+		return
+	}
+	s.pongTimer = time.AfterFunc(time.Hour, s.onPingTimeout)
+	s.pongTimer.Stop()
+	s.pingTimer = time.AfterFunc(s.srv.pingInterval, s.sendPing)
+}
+
+func (s *Session) sendPing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return
+	}
+	// The timeout starts when the ping is queued, not when it is delivered:
+	// a polling client that does not poll times out too.
+	s.enqueueLocked(pingMessage)
+	s.pongTimer.Reset(s.srv.pingTimeout)
+}
+
+func (s *Session) onPingTimeout() { s.closeWith(ReasonPingTimeout, false) }
+
+// onPacket handles one packet from the client, on the reading goroutine.
+func (s *Session) onPacket(p packet) {
+	switch p.typ {
+	case packetMessage:
+		s.deliverMu.Lock()
+		if s.onMessage != nil {
+			s.onMessage(p.data, p.binary)
+		}
+		s.deliverMu.Unlock()
+	case packetPong:
+		if s.protocol == 3 {
+			s.closeWith(ReasonTransportError, false) // v3 servers never ping
+			return
+		}
+		s.mu.Lock()
+		if s.state == stateOpen {
+			s.pongTimer.Stop()
+			s.pingTimer.Reset(s.srv.pingInterval)
+		}
+		s.mu.Unlock()
+	case packetPing:
+		if s.protocol == 4 {
+			// Invalid heartbeat direction in v4.
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		s.mu.Lock()
+		if s.state == stateOpen {
+			s.pongTimer.Reset(s.srv.pingInterval + s.srv.pingTimeout)
+			s.enqueueLocked(controlMessage(packetPong, p.data))
+		}
+		s.mu.Unlock()
+	case packetClose:
+		s.closeWith(ReasonTransportClose, false)
+	default:
+		// open, upgrade and noop carry nothing for an established session.
+	}
+}

@@ -1,0 +1,327 @@
+package engineio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// wsConn is one WebSocket connection. Exactly one goroutine reads it
+// (readLoop) and at most one writes session packets (the writer, started on
+// demand and gone when the queue is empty), so an idle connection holds no
+// buffers and only the reader's small stack.
+type wsConn struct {
+	conn net.Conn
+	// rd reads frames: the connection itself, or first the bytes the HTTP
+	// server had already buffered after the upgrade request.
+	rd io.Reader
+
+	// writeMu serialises writes to conn: the writer's batches and the frames
+	// the reader answers directly (pong, probe reply, close).
+	writeMu sync.Mutex
+
+	// Guarded by the owning session's mu.
+	writing  bool   // a writer goroutine is running
+	closing  bool   // write the close frame and close once the queue is drained
+	closeMsg []byte // close frame to send when closing
+}
+
+var upgrader = ws.HTTPUpgrader{}
+
+// acceptWebSocket completes the WebSocket handshake on a hijacked connection.
+func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	conn, rw, _, err := upgrader.Upgrade(r, w)
+	if err != nil {
+		return nil, err
+	}
+	c := &wsConn{conn: conn, rd: conn}
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		// The client pipelined frames after its request: read those first,
+		// then drop net/http's buffer.
+		early, _ := rw.Reader.Peek(rw.Reader.Buffered())
+		c.rd = io.MultiReader(bytes.NewReader(append([]byte(nil), early...)), conn)
+	}
+	return c, nil
+}
+
+// writeDirect writes one frame now, bypassing the session queue. It is for
+// frames the reader must answer itself.
+func (c *wsConn) writeDirect(frame []byte, timeout time.Duration) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.conn.Write(frame)
+	return err
+}
+
+// startWriterLocked starts the writer if it is not running.
+// The caller holds s.mu.
+func (c *wsConn) startWriterLocked(s *Session) {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	s.srv.goTracked(func() { c.writeLoop(s) })
+}
+
+// closeLocked ends the connection: gracefully after the queue drains, or now.
+// The caller holds s.mu.
+func (c *wsConn) closeLocked(s *Session, graceful bool) {
+	if !graceful {
+		c.conn.Close()
+		return
+	}
+	c.closing = true
+	c.closeMsg = closeFrame(1000, "")
+	c.startWriterLocked(s)
+}
+
+// writeLoop drains the session queue into the connection, many frames per
+// write (writev), until the queue is empty.
+func (c *wsConn) writeLoop(s *Session) {
+	var bufs net.Buffers
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.ws != c {
+			c.writing = false
+			closing := c.closing
+			s.mu.Unlock()
+			if closing {
+				c.writeDirect(c.closeMsg, s.srv.writeTimeout)
+				c.conn.Close()
+			}
+			return
+		}
+		batch := s.takeQueueLocked()
+		s.mu.Unlock()
+
+		bufs = bufs[:0]
+		for _, m := range batch {
+			bufs = append(bufs, m.webSocketFrame(s.protocol))
+		}
+		c.writeMu.Lock()
+		c.conn.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout))
+		w := bufs // WriteTo consumes its receiver
+		_, err := w.WriteTo(c.conn)
+		c.writeMu.Unlock()
+		s.recycle(batch)
+		clear(bufs)
+		if err != nil {
+			s.mu.Lock()
+			c.writing = false
+			s.mu.Unlock()
+			c.conn.Close()
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+	}
+}
+
+// errFrameTooLarge marks a message over Config.MaxPayload.
+var errFrameTooLarge = errors.New("engineio: message too large")
+
+// readMessage reads one complete data message, answering control frames on
+// the way. It returns the opcode (text or binary) and the unmasked payload.
+func (c *wsConn) readMessage(max int64, writeTimeout time.Duration) (byte, []byte, error) {
+	var (
+		op   byte
+		data []byte
+	)
+	for {
+		h, err := ws.ReadHeader(c.rd)
+		if err != nil {
+			return 0, nil, err
+		}
+		if !h.Masked {
+			return 0, nil, ws.ErrProtocolMaskRequired
+		}
+		if h.OpCode.IsControl() {
+			if h.Length > 125 || !h.Fin {
+				return 0, nil, ws.ErrProtocolControlPayloadOverflow
+			}
+			payload := make([]byte, h.Length)
+			if _, err := io.ReadFull(c.rd, payload); err != nil {
+				return 0, nil, err
+			}
+			ws.Cipher(payload, h.Mask, 0)
+			switch h.OpCode {
+			case ws.OpPing:
+				if err := c.writeDirect(appendFrame(nil, opPong, nil, payload), writeTimeout); err != nil {
+					return 0, nil, err
+				}
+			case ws.OpClose:
+				code := uint16(1000)
+				if len(payload) >= 2 {
+					code = uint16(payload[0])<<8 | uint16(payload[1])
+				}
+				c.writeDirect(closeFrame(code, ""), writeTimeout)
+				return 0, nil, io.EOF
+			}
+			continue
+		}
+		switch {
+		case h.OpCode == ws.OpContinuation && data == nil && op == 0:
+			return 0, nil, ws.ErrProtocolContinuationUnexpected
+		case h.OpCode != ws.OpContinuation && op != 0:
+			return 0, nil, ws.ErrProtocolContinuationExpected
+		case h.OpCode != ws.OpContinuation:
+			op = byte(h.OpCode)
+		}
+		if h.Length > max || int64(len(data))+h.Length > max {
+			c.writeDirect(closeFrame(1009, "message too big"), writeTimeout)
+			return 0, nil, errFrameTooLarge
+		}
+		start := len(data)
+		data = append(data, make([]byte, h.Length)...)
+		if _, err := io.ReadFull(c.rd, data[start:]); err != nil {
+			return 0, nil, err
+		}
+		ws.Cipher(data[start:], h.Mask, 0)
+		if h.Fin {
+			if op == opText && !utf8.Valid(data) {
+				c.writeDirect(closeFrame(1007, "invalid UTF-8"), writeTimeout)
+				return 0, nil, ws.ErrProtocolNonZeroRsv
+			}
+			if data == nil {
+				data = []byte{}
+			}
+			return op, data, nil
+		}
+	}
+}
+
+// decodeFrame turns a WebSocket data message into an Engine.IO packet.
+func decodeFrame(op byte, data []byte, protocol int) (packet, error) {
+	if op == opBinary {
+		if protocol == 3 {
+			if len(data) == 0 || data[0] > 6 {
+				return packet{}, parseErrorf("bad binary packet type")
+			}
+			return packet{typ: packetType(data[0]), data: data[1:], binary: true}, nil
+		}
+		return packet{typ: packetMessage, data: data, binary: true}, nil
+	}
+	if len(data) > 0 && data[0] == 'b' {
+		return packet{}, parseErrorf("unknown packet type 'b'")
+	}
+	return decodeTextPacket(data, protocol)
+}
+
+// readLoop reads the session's WebSocket until it fails or the session ends.
+// When probing is set, the connection is an upgrade probe for a polling
+// session: it must see "2probe" then "5" before it carries the session.
+func (c *wsConn) readLoop(s *Session, probing bool) {
+	srv := s.srv
+	var upgradeTimer *time.Timer
+	if probing {
+		upgradeTimer = time.AfterFunc(srv.upgradeTimeout, func() { s.abortProbe(c) })
+		defer upgradeTimer.Stop()
+	}
+	for {
+		op, data, err := c.readMessage(srv.maxPayload, srv.writeTimeout)
+		if err != nil {
+			if probing {
+				s.abortProbe(c)
+				return
+			}
+			c.conn.Close()
+			reason := ReasonTransportError
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				reason = ReasonTransportClose
+			}
+			s.closeWith(reason, false)
+			return
+		}
+		p, err := decodeFrame(op, data, s.protocol)
+		if err != nil {
+			if probing {
+				s.abortProbe(c)
+				return
+			}
+			c.conn.Close()
+			s.closeWith(ReasonParseError, false)
+			return
+		}
+		if probing {
+			switch {
+			case p.typ == packetPing && string(p.data) == "probe":
+				if !s.probeAnswered(c) || c.writeDirect(probeMessage.webSocketFrame(s.protocol), srv.writeTimeout) != nil {
+					s.abortProbe(c)
+					return
+				}
+			case p.typ == packetUpgrade:
+				if !s.completeUpgrade(c) {
+					s.abortProbe(c)
+					return
+				}
+				upgradeTimer.Stop()
+				probing = false
+			case p.typ == packetNoop:
+			default:
+				s.abortProbe(c)
+				return
+			}
+			continue
+		}
+		s.onPacket(p)
+	}
+}
+
+// probeAnswered records that the probe got "3probe": polling GETs from now
+// on get noop so the client can pause polling.
+func (s *Session) probeAnswered(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || s.probe != c {
+		return false
+	}
+	s.upgrading = true
+	if s.pollWake != nil {
+		close(s.pollWake)
+		s.pollWake = nil
+	}
+	return true
+}
+
+// completeUpgrade switches the session to the probe connection and flushes
+// what polling had buffered over it.
+func (s *Session) completeUpgrade(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen || s.probe != c || !s.upgrading {
+		return false
+	}
+	s.probe = nil
+	s.upgrading = false
+	s.transport = TransportWebSocket
+	s.ws = c
+	if s.pollWake != nil {
+		close(s.pollWake)
+		s.pollWake = nil
+	}
+	if len(s.queue) > 0 {
+		c.startWriterLocked(s)
+	}
+	return true
+}
+
+// abortProbe closes a failed upgrade probe; the session stays on polling.
+func (s *Session) abortProbe(c *wsConn) {
+	c.conn.Close()
+	s.mu.Lock()
+	if s.probe == c {
+		s.probe = nil
+		s.upgrading = false
+		if len(s.queue) > 0 {
+			s.kickLocked()
+		}
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,117 @@
+// Command testserver is the server every interop test and benchmark drives.
+// It takes the flags of `herald serve` plus --mode:
+//
+//	--mode eio  a bare Engine.IO server on /engine.io/ that echoes every message
+//	--mode sio  the Socket.IO test application on /socket.io/ (see DESIGN.md)
+//
+// Defaults match the official conformance suites: --addr :3000, ping
+// interval 300ms, ping timeout 200ms, max payload 1000000.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/herald-rt/herald/engineio"
+	"github.com/herald-rt/herald/internal/cliflags"
+)
+
+func main() {
+	fs := flag.NewFlagSet("testserver", flag.ExitOnError)
+	mode := fs.String("mode", "sio", "eio: Engine.IO echo server on /engine.io/; sio: Socket.IO test app on /socket.io/")
+	opts := cliflags.Register(fs, cliflags.Defaults{
+		Addr:         ":3000",
+		PingInterval: 300 * time.Millisecond,
+		PingTimeout:  200 * time.Millisecond,
+		MaxPayload:   1_000_000,
+	})
+	fs.Parse(os.Args[1:])
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "testserver:", err)
+		os.Exit(2)
+	}
+	if err := run(*mode, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "testserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(mode string, opts *cliflags.Server) error {
+	var level slog.Level
+	level.UnmarshalText([]byte(opts.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	var (
+		handler  http.Handler
+		shutdown func(context.Context) error
+	)
+	switch mode {
+	case "eio":
+		srv, err := newEchoServer(opts, log)
+		if err != nil {
+			return err
+		}
+		handler, shutdown = srv, srv.Shutdown
+	case "sio":
+		return errors.New("--mode sio: the Socket.IO layer is not built yet")
+	default:
+		return fmt.Errorf("unknown --mode %q: want eio or sio", mode)
+	}
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("testserver listening", "addr", ln.Addr().String(), "mode", mode)
+	httpSrv := &http.Server{Handler: handler}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	shutdown(sctx)
+	return httpSrv.Shutdown(sctx)
+}
+
+func engineConfig(opts *cliflags.Server, path string, log *slog.Logger) engineio.Config {
+	cfg := engineio.Config{
+		Path:         path,
+		PingInterval: opts.PingInterval,
+		PingTimeout:  opts.PingTimeout,
+		MaxPayload:   opts.MaxPayload,
+		AllowEIO3:    opts.EIO3,
+		NodeID:       opts.NodeID,
+		Logger:       log,
+	}
+	if origins := opts.CORSOrigins(); len(origins) > 0 {
+		cfg.CORS = engineio.CORSConfig{AllowedOrigins: origins, AllowCredentials: true}
+	}
+	if opts.Cookie {
+		cfg.Cookie = &engineio.CookieConfig{}
+	}
+	return cfg
+}
+
+// newEchoServer is --mode eio: every message goes straight back.
+func newEchoServer(opts *cliflags.Server, log *slog.Logger) (*engineio.Server, error) {
+	return engineio.NewServer(engineConfig(opts, "/engine.io/", log), func(s *engineio.Session) {
+		s.OnMessage(func(data []byte, binary bool) {
+			s.Send(engineio.NewMessage(data, binary))
+		})
+	})
+}
