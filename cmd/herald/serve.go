@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/herald-rt/herald/engineio"
+	"github.com/herald-rt/herald/internal/cliflags"
+)
+
+//go:embed demo.html
+var demoPage []byte
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := cliflags.Register(fs, cliflags.Defaults{
+		Addr:         ":3000",
+		PingInterval: 25 * time.Second,
+		PingTimeout:  20 * time.Second,
+		MaxPayload:   1_000_000,
+	})
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for clients to be told and connections to drain on SIGINT/SIGTERM")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: herald serve [flags]\n\nRuns a Herald node: Engine.IO on /engine.io/, a demo page on /, health on /health.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintln(stderr, "herald serve:", err)
+		return 2
+	}
+	if opts.Adapter != "memory" {
+		fmt.Fprintln(stderr, "herald serve: the Redis adapters are not available in this version yet; use --adapter memory")
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(opts.LogLevel)); err != nil {
+		fmt.Fprintln(stderr, "herald serve: --log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, opts, *shutdownTimeout, log); err != nil {
+		log.Error("herald serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// runServer serves until ctx is cancelled, then shuts down cleanly.
+func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.Duration, log *slog.Logger) error {
+	cfg := engineio.Config{
+		PingInterval: opts.PingInterval,
+		PingTimeout:  opts.PingTimeout,
+		MaxPayload:   opts.MaxPayload,
+		AllowEIO3:    opts.EIO3,
+		NodeID:       opts.NodeID,
+		Logger:       log,
+	}
+	if origins := opts.CORSOrigins(); len(origins) > 0 {
+		cfg.CORS = engineio.CORSConfig{AllowedOrigins: origins, AllowCredentials: true}
+	}
+	if opts.Cookie {
+		cfg.Cookie = &engineio.CookieConfig{}
+	}
+	// Until the Socket.IO layer lands, the demo is an Engine.IO echo.
+	eio, err := engineio.NewServer(cfg, func(s *engineio.Session) {
+		s.OnMessage(func(data []byte, binary bool) { s.Send(engineio.NewMessage(data, binary)) })
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", eio)
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Method == http.MethodHead {
+			return
+		}
+		fmt.Fprintf(w, "ok node=%s sessions=%d\n", eio.NodeID(), eio.Count())
+	})
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(demoPage)
+	})
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("herald listening", "addr", ln.Addr().String(), "node", eio.NodeID(),
+		"demo", "http://"+displayAddr(ln.Addr())+"/")
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("herald shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	eioErr := eio.Shutdown(sctx)
+	httpErr := httpSrv.Shutdown(sctx)
+	return errors.Join(eioErr, httpErr)
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+	}
+	return a.String()
+}
