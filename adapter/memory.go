@@ -1,0 +1,408 @@
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/herald-rt/herald/parser"
+)
+
+// MemoryConfig configures the in-memory adapter.
+type MemoryConfig struct {
+	// Recovery, when positive, keeps broadcast packets and the sessions of
+	// disconnected sockets for this long, for connection-state recovery
+	// (socket.io's SessionAwareAdapter). Zero disables recovery.
+	Recovery time.Duration
+}
+
+// NewMemory returns the Factory of the in-memory adapter: rooms and
+// broadcasts within this process only. It is the default adapter.
+func NewMemory(cfg MemoryConfig) Factory {
+	return func(nsp Namespace) (Adapter, error) {
+		return &Memory{
+			nsp:      nsp,
+			rooms:    make(map[string]map[string]struct{}),
+			sids:     make(map[string]map[string]struct{}),
+			recovery: cfg.Recovery,
+			sessions: make(map[string]persisted),
+		}, nil
+	}
+}
+
+// Memory is the in-memory adapter. Cluster adapters embed it for their
+// local bookkeeping.
+type Memory struct {
+	nsp      Namespace
+	recovery time.Duration
+
+	mu    sync.RWMutex // guards rooms and sids
+	rooms map[string]map[string]struct{}
+	sids  map[string]map[string]struct{}
+
+	recMu    sync.Mutex // guards packets, sessions and lastOffset
+	packets  []stored   // broadcasts kept for recovery, oldest first
+	sessions map[string]persisted
+	lastMs   int64
+	seq      int
+}
+
+type stored struct {
+	offset string
+	at     time.Time
+	opts   BroadcastOptions
+	pkt    *parser.Packet
+}
+
+type persisted struct {
+	Session
+	at time.Time
+}
+
+var _ Adapter = (*Memory)(nil)
+
+// AddAll implements Adapter.
+func (m *Memory) AddAll(id string, rooms ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	set := m.sids[id]
+	if set == nil {
+		set = make(map[string]struct{}, len(rooms))
+		m.sids[id] = set
+	}
+	for _, r := range rooms {
+		set[r] = struct{}{}
+		members := m.rooms[r]
+		if members == nil {
+			members = make(map[string]struct{})
+			m.rooms[r] = members
+		}
+		members[id] = struct{}{}
+	}
+}
+
+// Del implements Adapter.
+func (m *Memory) Del(id, room string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if set := m.sids[id]; set != nil {
+		delete(set, room)
+	}
+	m.delMemberLocked(room, id)
+}
+
+func (m *Memory) delMemberLocked(room, id string) {
+	if members := m.rooms[room]; members != nil {
+		delete(members, id)
+		if len(members) == 0 {
+			delete(m.rooms, room)
+		}
+	}
+}
+
+// DelAll implements Adapter.
+func (m *Memory) DelAll(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for r := range m.sids[id] {
+		m.delMemberLocked(r, id)
+	}
+	delete(m.sids, id)
+}
+
+// SocketRooms implements Adapter.
+func (m *Memory) SocketRooms(id string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	set, ok := m.sids[id]
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Sockets implements Adapter.
+func (m *Memory) Sockets(rooms ...string) []string {
+	return m.targets(BroadcastOptions{Rooms: rooms})
+}
+
+// Rooms implements Adapter.
+func (m *Memory) Rooms() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.rooms))
+	for r := range m.rooms {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// targets resolves opts to local socket ids: members of any room (or every
+// socket) minus the members of any except room.
+func (m *Memory) targets(opts BroadcastOptions) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	excluded := func(id string) bool {
+		for _, r := range opts.Except {
+			if _, ok := m.rooms[r][id]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	if len(opts.Rooms) == 0 {
+		out = make([]string, 0, len(m.sids))
+		for id := range m.sids {
+			if !excluded(id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	if len(opts.Rooms) == 1 {
+		members := m.rooms[opts.Rooms[0]]
+		out = make([]string, 0, len(members))
+		for id := range members {
+			if !excluded(id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]struct{})
+	for _, r := range opts.Rooms {
+		for id := range m.rooms[r] {
+			if _, dup := seen[id]; dup {
+				continue
+			}
+			seen[id] = struct{}{}
+			if !excluded(id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// Broadcast implements Adapter. With recovery on, an event without an ack
+// id that is not volatile gets an offset appended as its last argument and
+// is kept for replay.
+func (m *Memory) Broadcast(_ context.Context, pkt *parser.Packet, opts BroadcastOptions) error {
+	if m.recovery > 0 && pkt.Type.IsEvent() && !pkt.HasID && !opts.Flags.Volatile {
+		pkt = m.store(pkt, opts)
+	}
+	m.nsp.Deliver(pkt, m.targets(opts), opts.Flags, nil)
+	return nil
+}
+
+// BroadcastLocal delivers to this node's targets only, without storing the
+// packet for recovery. Cluster adapters call it for packets from other nodes
+// that were already stored where they originated.
+func (m *Memory) BroadcastLocal(pkt *parser.Packet, opts BroadcastOptions) int {
+	return m.nsp.Deliver(pkt, m.targets(opts), opts.Flags, nil)
+}
+
+// BroadcastWithAck implements Adapter.
+func (m *Memory) BroadcastWithAck(_ context.Context, pkt *parser.Packet, opts BroadcastOptions, onClientCount func(int), onAck func(Ack)) error {
+	n := m.nsp.Deliver(pkt, m.targets(opts), opts.Flags, onAck)
+	if onClientCount != nil {
+		onClientCount(n)
+	}
+	return nil
+}
+
+// ServerCount implements Adapter: a single node.
+func (m *Memory) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// FetchSockets implements Adapter.
+func (m *Memory) FetchSockets(_ context.Context, opts BroadcastOptions) ([]SocketInfo, error) {
+	ids := m.targets(opts)
+	out := make([]SocketInfo, 0, len(ids))
+	for _, id := range ids {
+		if s := m.nsp.LocalSocket(id); s != nil {
+			out = append(out, s.Info())
+		}
+	}
+	return out, nil
+}
+
+// AddSockets implements Adapter.
+func (m *Memory) AddSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
+	for _, id := range m.targets(opts) {
+		if s := m.nsp.LocalSocket(id); s != nil {
+			s.Join(rooms...)
+		}
+	}
+	return nil
+}
+
+// DelSockets implements Adapter.
+func (m *Memory) DelSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
+	for _, id := range m.targets(opts) {
+		if s := m.nsp.LocalSocket(id); s != nil {
+			for _, r := range rooms {
+				s.Leave(r)
+			}
+		}
+	}
+	return nil
+}
+
+// DisconnectSockets implements Adapter.
+func (m *Memory) DisconnectSockets(_ context.Context, opts BroadcastOptions, close bool) error {
+	for _, id := range m.targets(opts) {
+		if s := m.nsp.LocalSocket(id); s != nil {
+			s.Disconnect(close)
+		}
+	}
+	return nil
+}
+
+// ServerSideEmit implements Adapter. A single node has no peers: nothing is
+// sent and no acknowledgement is awaited.
+func (m *Memory) ServerSideEmit(context.Context, json.RawMessage, [][]byte, func(Ack)) error {
+	return nil
+}
+
+// Close implements Adapter.
+func (m *Memory) Close() error { return nil }
+
+// PersistSession implements Adapter.
+func (m *Memory) PersistSession(s Session) {
+	if m.recovery <= 0 {
+		return
+	}
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	m.pruneLocked(time.Now())
+	m.sessions[s.PID] = persisted{Session: s, at: time.Now()}
+}
+
+// RestoreSession implements Adapter.
+func (m *Memory) RestoreSession(pid, offset string) (*RestoredSession, error) {
+	if m.recovery <= 0 {
+		return nil, nil
+	}
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	now := time.Now()
+	m.pruneLocked(now)
+	p, ok := m.sessions[pid]
+	if !ok {
+		return nil, nil
+	}
+	delete(m.sessions, pid)
+	i := slices.IndexFunc(m.packets, func(s stored) bool { return s.offset == offset })
+	if i < 0 {
+		return nil, nil
+	}
+	out := &RestoredSession{Session: p.Session}
+	for _, s := range m.packets[i+1:] {
+		if shouldReplay(s.opts, p.Rooms) {
+			out.MissedPackets = append(out.MissedPackets, s.pkt)
+		}
+	}
+	return out, nil
+}
+
+// shouldReplay reports whether a stored broadcast targeted a socket that
+// was in rooms: no room filter or a shared room, and no excluded room.
+func shouldReplay(opts BroadcastOptions, rooms []string) bool {
+	for _, r := range opts.Except {
+		if slices.Contains(rooms, r) {
+			return false
+		}
+	}
+	if len(opts.Rooms) == 0 {
+		return true
+	}
+	for _, r := range opts.Rooms {
+		if slices.Contains(rooms, r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Memory) pruneLocked(now time.Time) {
+	cut := 0
+	for cut < len(m.packets) && now.Sub(m.packets[cut].at) > m.recovery {
+		cut++
+	}
+	if cut > 0 {
+		clear(m.packets[:cut])
+		m.packets = m.packets[cut:]
+	}
+	for pid, s := range m.sessions {
+		if now.Sub(s.at) > m.recovery {
+			delete(m.sessions, pid)
+		}
+	}
+}
+
+// store appends an offset to the event's arguments and keeps the packet.
+func (m *Memory) store(pkt *parser.Packet, opts BroadcastOptions) *parser.Packet {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	now := time.Now()
+	m.pruneLocked(now)
+	offset := m.nextOffsetLocked(now)
+	cp := *pkt
+	cp.Data = AppendArg(pkt.Data, offset)
+	m.packets = append(m.packets, stored{offset: offset, at: now, opts: cloneOptions(opts), pkt: &cp})
+	return &cp
+}
+
+// nextOffsetLocked returns a unique, increasing offset: the millisecond
+// time in base 36 and a sequence number within the millisecond.
+func (m *Memory) nextOffsetLocked(now time.Time) string {
+	ms := now.UnixMilli()
+	if ms <= m.lastMs {
+		m.seq++
+		ms = m.lastMs
+	} else {
+		m.lastMs, m.seq = ms, 0
+	}
+	return strconv.FormatInt(ms, 36) + "." + strconv.Itoa(m.seq)
+}
+
+func cloneOptions(o BroadcastOptions) BroadcastOptions {
+	o.Rooms = slices.Clone(o.Rooms)
+	o.Except = slices.Clone(o.Except)
+	return o
+}
+
+// AppendArg returns a copy of the JSON array data with the string s added
+// as its last element.
+func AppendArg(data json.RawMessage, s string) json.RawMessage {
+	q, _ := json.Marshal(s)
+	end := len(data) - 1
+	for end >= 0 && data[end] != ']' {
+		end--
+	}
+	if end < 0 {
+		return data
+	}
+	out := make([]byte, 0, len(data)+len(q)+1)
+	out = append(out, data[:end]...)
+	// An empty array gets no comma.
+	trimmed := end - 1
+	for trimmed >= 0 && (data[trimmed] == ' ' || data[trimmed] == '\n' || data[trimmed] == '\t' || data[trimmed] == '\r') {
+		trimmed--
+	}
+	if trimmed >= 0 && data[trimmed] != '[' {
+		out = append(out, ',')
+	}
+	out = append(out, q...)
+	return append(out, ']')
+}
