@@ -1,0 +1,119 @@
+package parser
+
+import (
+	"bytes"
+	"testing"
+)
+
+// Fuzz inputs are sequences of Engine.IO messages separated by 0x1e (as in
+// a polling payload); a message starting with 'b' is binary (the rest of
+// it), any other is text.
+func splitMessages(in []byte) (msgs [][]byte, binary []bool) {
+	for _, m := range bytes.Split(in, []byte{0x1e}) {
+		if len(m) > 0 && m[0] == 'b' {
+			msgs, binary = append(msgs, m[1:]), append(binary, true)
+		} else {
+			msgs, binary = append(msgs, m), append(binary, false)
+		}
+	}
+	return msgs, binary
+}
+
+func fuzzSeeds(f *testing.F) {
+	for _, tt := range roundTripTests {
+		seed := []byte(tt.text)
+		for _, a := range tt.atts {
+			seed = append(append(seed, 0x1e, 'b'), a...)
+		}
+		f.Add(seed)
+	}
+	for _, s := range []string{
+		"", "abc", "2{}", "2abc[\"x\"]", "0/custom", "1/custom", "0/random",
+		"2[\"connect\"]", "511-[\"a\"]", "51-[\"a\",{\"_placeholder\":true,\"num\":1}]\x1eb\x01",
+		"51-[\"a\"]\x1e2[\"b\"]", "b\x01", "318446744073709551616[]",
+		"52-[\"m\",{\"_placeholder\":true,\"num\":0,\"x\":{\"_placeholder\":true,\"num\":9}}]\x1eb\x01\x1ebxy",
+		"2[\"e\",{\"a\":[1,2,{\"b\":null}]},\"\\u00e9\\\"\"]",
+		"0/nsp?token=abc,", "4\"x\"", "2[1e400]",
+	} {
+		f.Add([]byte(s))
+	}
+}
+
+// FuzzDecode feeds message sequences to a Decoder. It must never panic,
+// and any packet it returns must be valid, re-encode, decode again to the
+// same packet, and encode to the same text again. Its arguments must be
+// usable: split, decoded into any, and echoed.
+func FuzzDecode(f *testing.F) {
+	fuzzSeeds(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		msgs, binary := splitMessages(in)
+		var d Decoder
+		for i, m := range msgs {
+			p, err := d.Add(m, binary[i])
+			if err != nil || p == nil {
+				continue
+			}
+			checkDecoded(t, p)
+		}
+	})
+}
+
+func checkDecoded(t *testing.T, p *Packet) {
+	if err := p.Validate(); err != nil {
+		t.Fatalf("decoded %v fails Validate: %v", p, err)
+	}
+	text, atts, err := Encode(p)
+	if err != nil {
+		t.Fatalf("Encode(%+v): %v", p, err)
+	}
+	var d Decoder
+	q, err := d.Add(bytes.Clone(text), false)
+	for _, a := range atts {
+		if err != nil {
+			break
+		}
+		q, err = d.Add(a, true)
+	}
+	if err != nil || q == nil {
+		t.Fatalf("decode(Encode(%+v)) = %v, %v (text %q)", p, q, err, text)
+	}
+	if !packetsEqual(p, q) {
+		t.Fatalf("decode(Encode(p)) = %+v, want %+v", q, p)
+	}
+	if text2, _, _ := Encode(q); !bytes.Equal(text, text2) {
+		t.Fatalf("Encode not stable: %q then %q", text, text2)
+	}
+
+	name, ok := p.EventName()
+	if p.Type.IsEvent() != ok {
+		t.Fatalf("EventName(%v) = %q, %v", p, name, ok)
+	}
+	if !p.Type.IsEvent() && !p.Type.IsAck() {
+		return
+	}
+	args, err := p.Args()
+	if err != nil {
+		t.Fatalf("Args(%v): %v", p, err)
+	}
+	echo := make([]any, len(args))
+	for i, a := range args {
+		var v any
+		if err := a.Unmarshal(&v); err != nil {
+			t.Fatalf("Args(%v)[%d].Unmarshal: %v", p, i, err)
+		}
+		echo[i] = a
+	}
+	if !ok {
+		name = "x"
+	}
+	if IsReservedEvent(name) {
+		t.Fatalf("decoded reserved event %q", name)
+	}
+	e, err := NewEvent(p.Namespace, name, echo...)
+	if err != nil {
+		t.Fatalf("echo of %v: %v", p, err)
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatalf("echo of %v = %v, invalid: %v", p, e, err)
+	}
+}
