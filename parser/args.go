@@ -27,8 +27,9 @@ var errUnsupportedValue = errors.New("parser: unsupported value")
 // byte too, except that its placeholders are renumbered for the new
 // payload and its buffers appended to attachments.
 //
-// Other values go through encoding/json; byte slices inside them (struct
-// fields, map values, ...) still become placeholders. Byte slices inside
+// Other values go through encoding/json; byte slices and Args inside them
+// (struct fields, map values, ...) still become placeholders, and
+// json.RawMessage values inside them are compacted, as encoding/json does. Byte slices inside
 // values that have their own MarshalJSON or MarshalText method, and inside
 // pointers to unexported embedded structs, are left to those methods and
 // encoding/json.

@@ -71,10 +71,14 @@ func (d *Decoder) maxAttachments() int {
 //   - When the last attachment arrives, every placeholder must index one
 //     of them ([ErrIllegalAttachments]).
 //
-// Two deliberate differences from socket.io-parser, which would let these
-// through to fail later: an empty message and an EVENT, ACK or
-// CONNECT_ERROR without payload are errors, and a placeholder num must be
-// an integer.
+// The namespace is not otherwise checked (it may contain spaces, or a
+// query string in protocol v4): the server looks it up and answers unknown
+// ones with CONNECT_ERROR.
+//
+// Deliberate differences from socket.io-parser, which lets these through
+// to misbehave later: an empty message, an empty attachment count
+// ("5-[...]"), and an EVENT, ACK or CONNECT_ERROR without payload are
+// errors, and a placeholder num must be an integer.
 func (d *Decoder) Add(msg []byte, binary bool) (*Packet, error) {
 	if binary {
 		if d.pending == nil {
@@ -204,6 +208,17 @@ func IsReservedEvent(name string) bool {
 	return false
 }
 
+// isReservedLiteral reports whether the JSON string literal lit decodes to
+// a reserved event name, without allocating in the common case.
+func isReservedLiteral(lit []byte) bool {
+	for _, r := range reservedEvents {
+		if stringEquals(lit, r) {
+			return true
+		}
+	}
+	return false
+}
+
 // validatePayload checks data against the shape type t requires.
 func validatePayload(t Type, data []byte, v Version) error {
 	if len(data) == 0 {
@@ -240,11 +255,8 @@ func validatePayload(t Type, data []byte, v Version) error {
 		}
 		switch c := data[start]; {
 		case c == '"':
-			name, ok := unquote(data[start:end])
-			if !ok {
-				return errMalformed
-			}
-			if IsReservedEvent(name) {
+			if lit := data[start:end]; isReservedLiteral(lit) {
+				name, _ := unquote(lit)
 				return errorf(ErrInvalidPayload, "%q is a reserved event name", name)
 			}
 		case c == '-' || c >= '0' && c <= '9':

@@ -158,9 +158,11 @@ func checkNamespace(nsp string) error {
 	return nil
 }
 
-// Validate checks p against the rules the decoder applies to incoming
-// packets (see [Decoder.Add]), plus the framing rules of
-// [Packet.AppendText]. Use it on packets built by hand.
+// Validate checks p against the protocol v5 rules the decoder applies to
+// incoming packets (see [Decoder.Add]), plus the framing rules of
+// [Packet.AppendText]. Use it on packets built by hand. (A protocol v4
+// CONNECT_ERROR with a payload other than a string or an object fails it
+// while being valid in v4.)
 func (p *Packet) Validate() error {
 	if _, err := p.AppendText(nil); err != nil {
 		return err

@@ -497,17 +497,22 @@ func unmarshalWithBinary(raw []byte, atts [][]byte, phs []placeholder, v any) er
 		return json.Unmarshal(raw, v)
 	}
 	d := binaryDecoder{atts: atts}
-	nonce := newNonce(unmarshalBits / 8)
-	var pfx strings.Builder
-	pfx.Grow(unmarshalBits)
-	for i := range unmarshalBits {
-		pfx.WriteByte(crlf(nonce[i/8] >> (i % 8)))
+	if wantIface {
+		nonce := newNonce(unmarshalBits / 8)
+		var pfx strings.Builder
+		pfx.Grow(unmarshalBits)
+		for i := range unmarshalBits {
+			pfx.WriteByte(crlf(nonce[i/8] >> (i % 8)))
+		}
+		d.prefix = pfx.String()
 	}
-	d.prefix = pfx.String()
 
 	size := len(raw)
 	for _, ph := range phs {
-		size += 2 + 2*unmarshalPfx
+		size += 2
+		if wantIface {
+			size += 2 * unmarshalPfx
+		}
 		if wantBytes {
 			size += base64.StdEncoding.EncodedLen(len(atts[ph.num]))
 		}

@@ -206,123 +206,126 @@ type placeholder struct {
 // as a whole, so placeholders nested inside it do not count. Any other
 // members it has are ignored.
 func findPlaceholders(data []byte, dst []placeholder) ([]placeholder, error) {
-	s := phScanner{data: data, out: dst}
+	// An explicit stack instead of recursion keeps dst (often a stack
+	// array of the caller) from escaping to the heap.
+	var stackBuf [16]phFrame
+	stack := stackBuf[:0]
+	out := dst
 	i := skipSpace(data, 0)
-	end, err := s.value(i, 0)
-	if err != nil {
-		return s.out, err
-	}
-	return s.out, trailing(data, end)
-}
-
-type phScanner struct {
-	data []byte
-	out  []placeholder
-}
-
-func (s *phScanner) value(i, depth int) (int, error) {
-	if i >= len(s.data) {
-		return 0, errMalformed
-	}
-	switch s.data[i] {
-	case '{':
-		return s.object(i, depth+1)
-	case '[':
-		return s.array(i, depth+1)
-	default:
-		return skipValue(s.data, i)
-	}
-}
-
-func (s *phScanner) array(i, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, errMalformed
-	}
-	d := s.data
-	i = skipSpace(d, i+1)
-	if i < len(d) && d[i] == ']' {
-		return i + 1, nil
-	}
 	for {
-		end, err := s.value(i, depth)
-		if err != nil {
-			return 0, err
+		// A value starts at i.
+		if i >= len(data) {
+			return out, errMalformed
 		}
-		i = skipSpace(d, end)
-		if i >= len(d) {
-			return 0, errMalformed
-		}
-		switch d[i] {
-		case ',':
-			i = skipSpace(d, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, errMalformed
-		}
-	}
-}
-
-func (s *phScanner) object(i, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, errMalformed
-	}
-	d := s.data
-	start, mark := i, len(s.out)
-	isPlaceholder, num := false, -1
-	i = skipSpace(d, i+1)
-	if i < len(d) && d[i] == '}' {
-		return i + 1, nil
-	}
-	for {
-		if i >= len(d) || d[i] != '"' {
-			return 0, errMalformed
-		}
-		keyEnd, err := skipString(d, i)
-		if err != nil {
-			return 0, err
-		}
-		key := d[i:keyEnd]
-		i = skipSpace(d, keyEnd)
-		if i >= len(d) || d[i] != ':' {
-			return 0, errMalformed
-		}
-		i = skipSpace(d, i+1)
-		valStart := i
-		valEnd, err := s.value(i, depth)
-		if err != nil {
-			return 0, err
-		}
-		// Keys are compared decoded; the last duplicate wins, as in JSON.parse.
-		if len(key) == len(`"_placeholder"`) || hasByte(key, '\\') {
-			if stringEquals(key, "_placeholder") {
-				isPlaceholder = string(d[valStart:valEnd]) == "true"
+		var vs, ve int // bounds of the value just completed
+		switch data[i] {
+		case '{', '[':
+			if len(stack) >= maxDepth {
+				return out, errMalformed
 			}
-		}
-		if len(key) == len(`"num"`) || hasByte(key, '\\') {
-			if stringEquals(key, "num") {
-				num = parseIndex(d[valStart:valEnd])
+			obj := data[i] == '{'
+			stack = append(stack, phFrame{start: i, mark: len(out), num: -1, obj: obj})
+			j := skipSpace(data, i+1)
+			if j < len(data) && (obj && data[j] == '}' || !obj && data[j] == ']') {
+				stack = stack[:len(stack)-1]
+				vs, ve = i, j+1
+				break
 			}
-		}
-		i = skipSpace(d, valEnd)
-		if i >= len(d) {
-			return 0, errMalformed
-		}
-		switch d[i] {
-		case ',':
-			i = skipSpace(d, i+1)
+			if obj {
+				var err error
+				if j, err = readKey(data, j, &stack[len(stack)-1]); err != nil {
+					return out, err
+				}
+			}
+			i = j
 			continue
-		case '}':
-			i++
 		default:
-			return 0, errMalformed
+			end, err := skipValue(data, i)
+			if err != nil {
+				return out, err
+			}
+			vs, ve = i, end
 		}
-		break
+		// A value [vs, ve) is complete: give it to its container, then
+		// close containers as long as the input does.
+		for {
+			if len(stack) == 0 {
+				return out, trailing(data, ve)
+			}
+			top := &stack[len(stack)-1]
+			switch top.key {
+			case keyPlaceholder:
+				top.isPH = string(data[vs:ve]) == "true"
+			case keyNum:
+				top.num = parseIndex(data[vs:ve])
+			}
+			top.key = keyOther
+			i = skipSpace(data, ve)
+			if i >= len(data) {
+				return out, errMalformed
+			}
+			if data[i] == ',' {
+				i = skipSpace(data, i+1)
+				if top.obj {
+					var err error
+					if i, err = readKey(data, i, top); err != nil {
+						return out, err
+					}
+				}
+				break // next value
+			}
+			if top.obj && data[i] != '}' || !top.obj && data[i] != ']' {
+				return out, errMalformed
+			}
+			f := *top
+			stack = stack[:len(stack)-1]
+			vs, ve = f.start, i+1
+			if f.isPH {
+				out = append(out[:f.mark], placeholder{start: f.start, end: ve, num: f.num})
+			}
+		}
 	}
-	if isPlaceholder {
-		s.out = append(s.out[:mark], placeholder{start: start, end: i, num: num})
+}
+
+const (
+	keyOther = iota
+	keyPlaceholder
+	keyNum
+)
+
+// A phFrame is an open container in findPlaceholders.
+type phFrame struct {
+	start, mark int // where it starts; len(out) when it started
+	num         int // last "num" member, parsed
+	key         int // the member whose value comes next
+	obj, isPH   bool
+}
+
+// readKey reads the object key at b[i] and the colon after it, records
+// what the key is in f, and returns the index of the member value.
+// Keys are compared decoded; the last duplicate wins, as in JSON.parse.
+func readKey(b []byte, i int, f *phFrame) (int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, errMalformed
 	}
-	return i, nil
+	end, err := skipString(b, i)
+	if err != nil {
+		return 0, err
+	}
+	key := b[i:end]
+	switch {
+	case (len(key) == len(`"_placeholder"`) || hasByte(key, '\\')) && stringEquals(key, "_placeholder"):
+		f.key = keyPlaceholder
+	case (len(key) == len(`"num"`) || hasByte(key, '\\')) && stringEquals(key, "num"):
+		f.key = keyNum
+	default:
+		f.key = keyOther
+	}
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return 0, errMalformed
+	}
+	return skipSpace(b, i+1), nil
 }
 
 // parseIndex returns the attachment index written as the JSON number b, or
