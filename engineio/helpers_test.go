@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -536,4 +537,17 @@ func waitClosed(t *testing.T, s *Session) CloseReason {
 		t.Fatalf("session %s still open after 5s", s.ID())
 	}
 	return s.CloseReason()
+}
+
+// wantCloseReasons waits until OnClose has run for sid and checks every
+// call it got. Done is closed before OnClose runs, so this polls.
+func (e *testEnv) wantCloseReasons(t *testing.T, sid string, want ...CloseReason) {
+	t.Helper()
+	if !waitFor(2*time.Second, func() bool { return len(e.closeReasons(sid)) >= len(want) }) {
+		t.Errorf("OnClose calls = %q, want %q", e.closeReasons(sid), want)
+		return
+	}
+	if got := e.closeReasons(sid); !slices.Equal(got, want) {
+		t.Errorf("OnClose calls = %q, want %q", got, want)
+	}
 }

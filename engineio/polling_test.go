@@ -230,9 +230,7 @@ func TestPollingInvalidPacket(t *testing.T) {
 		t.Errorf("OnMessage got %q, want [t:one]", got)
 	}
 	wantError(t, e.poll(sid), 400, ErrSessionIDUnknown, "Session ID unknown")
-	if got := e.closeReasons(sid); !slices.Equal(got, []CloseReason{ReasonParseError}) {
-		t.Errorf("OnClose calls = %q", got)
-	}
+	e.wantCloseReasons(t, sid, ReasonParseError)
 }
 
 func TestPollingInvalidPayloads(t *testing.T) {
@@ -268,9 +266,7 @@ func TestPollingDuplicateGet(t *testing.T) {
 		t.Errorf("CloseReason() = %q, want %q", got, ReasonTransportError)
 	}
 	wantError(t, e.poll(sid), 400, ErrSessionIDUnknown, "Session ID unknown")
-	if got := e.closeReasons(sid); !slices.Equal(got, []CloseReason{ReasonTransportError}) {
-		t.Errorf("OnClose calls = %q", got)
-	}
+	e.wantCloseReasons(t, sid, ReasonTransportError)
 }
 
 // startStalledPost sends a POST whose body never completes, so the server
@@ -358,9 +354,7 @@ func TestPollingClientClose(t *testing.T) {
 		t.Errorf("CloseReason() = %q, want %q", got, ReasonTransportClose)
 	}
 	wantError(t, e.poll(sid), 400, ErrSessionIDUnknown, "Session ID unknown")
-	if got := e.closeReasons(sid); !slices.Equal(got, []CloseReason{ReasonTransportClose}) {
-		t.Errorf("OnClose calls = %q", got)
-	}
+	e.wantCloseReasons(t, sid, ReasonTransportClose)
 }
 
 func TestPollingClientCloseNoPendingGet(t *testing.T) {
