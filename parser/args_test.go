@@ -539,3 +539,21 @@ func FuzzAppendFloat(f *testing.F) {
 		}
 	})
 }
+
+func TestUnmarshalArgMapOfStructs(t *testing.T) {
+	type item struct {
+		V any `json:"v"`
+	}
+	atts := [][]byte{[]byte("a"), []byte("b")}
+	var m map[string]item
+	if err := UnmarshalArg(raw(`{"x":{"v":`+ph(1)+`},"y":{"v":"s"}}`), atts, &m); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]item{"x": {V: atts[1]}, "y": {V: "s"}}; !reflect.DeepEqual(m, want) {
+		t.Errorf("UnmarshalArg = %#v, want %#v", m, want)
+	}
+	var arr [2]any
+	if err := UnmarshalArg(raw(`[`+ph(0)+`,`+ph(1)+`]`), atts, &arr); err != nil || !reflect.DeepEqual(arr, [2]any{atts[0], atts[1]}) {
+		t.Errorf("UnmarshalArg(array) = %#v, %v", arr, err)
+	}
+}

@@ -211,6 +211,10 @@ func IsReservedEvent(name string) bool {
 // isReservedLiteral reports whether the JSON string literal lit decodes to
 // a reserved event name, without allocating in the common case.
 func isReservedLiteral(lit []byte) bool {
+	if len(lit) >= 2 && hasByte(lit[1:len(lit)-1], '\\') {
+		name, ok := unquote(lit)
+		return ok && IsReservedEvent(name)
+	}
 	for _, r := range reservedEvents {
 		if stringEquals(lit, r) {
 			return true

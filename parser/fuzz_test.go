@@ -2,6 +2,9 @@ package parser
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
 	"testing"
 )
 
@@ -116,4 +119,66 @@ func checkDecoded(t *testing.T, p *Packet) {
 	if err := e.Validate(); err != nil {
 		t.Fatalf("echo of %v = %v, invalid: %v", p, e, err)
 	}
+}
+
+// FuzzPlaceholders compares findPlaceholders with a reference that walks
+// the value tree encoding/json builds, following socket.io-parser's
+// reconstructPacket. Go maps are unordered, so the indexes are compared
+// sorted.
+func FuzzPlaceholders(f *testing.F) {
+	for _, s := range []string{
+		`[{"_placeholder":true,"num":0},{"a":[{"_placeholder":true,"num":1}]}]`,
+		`{"_placeholder":true,"num":0,"x":{"_placeholder":true,"num":5}}`,
+		`{"x":{"_placeholder":true,"num":5},"_placeholder":true,"num":0}`,
+		`{"_placeholder":true,"_placeholder":false,"num":1}`,
+		`{"\u005fplaceholder":true,"num":1e0}`,
+		`[{"_placeholder":true,"num":-0.0},{"_placeholder":true,"num":"1"},{"_placeholder":true}]`,
+		`[[],{},"{\"_placeholder\":true}",{"num":[1],"_placeholder":true}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := findPlaceholders(data, nil)
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			return // not JSON, or numbers out of float64 range
+		}
+		if err != nil {
+			t.Fatalf("findPlaceholders(%q): %v", data, err)
+		}
+		want := referencePlaceholders(v, nil)
+		gotNums := make([]int, len(got))
+		for i, ph := range got {
+			gotNums[i] = ph.num
+			if !json.Valid(data[ph.start:ph.end]) || data[ph.start] != '{' {
+				t.Fatalf("findPlaceholders(%q): bad bounds %d:%d", data, ph.start, ph.end)
+			}
+		}
+		slices.Sort(gotNums)
+		slices.Sort(want)
+		if !slices.Equal(gotNums, want) {
+			t.Fatalf("findPlaceholders(%q) nums = %v, want %v", data, gotNums, want)
+		}
+	})
+}
+
+func referencePlaceholders(v any, out []int) []int {
+	switch x := v.(type) {
+	case map[string]any:
+		if x["_placeholder"] == true {
+			num := -1
+			if f, ok := x["num"].(float64); ok && f >= 0 && f < 1<<31 && f == math.Trunc(f) {
+				num = int(f)
+			}
+			return append(out, num)
+		}
+		for _, e := range x {
+			out = referencePlaceholders(e, out)
+		}
+	case []any:
+		for _, e := range x {
+			out = referencePlaceholders(e, out)
+		}
+	}
+	return out
 }
