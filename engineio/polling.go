@@ -6,7 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// upgradePollWait is how long a poll that arrives mid-upgrade waits for the
+// upgrade to complete.
+const upgradePollWait = 100 * time.Millisecond
 
 // handlePollGet answers a long-poll GET: it returns at once with whatever is
 // queued, or waits until something is.
@@ -27,6 +32,12 @@ func (s *Session) handlePollGet(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pollActive = true
 	waited := false
+	// A poll that arrives while an upgrade probe is under way waits briefly
+	// for the upgrade to finish: the client sends "5" right after "2probe",
+	// and once upgraded the session must refuse polling (400), not answer
+	// with a noop that makes the poll look valid.
+	duringUpgrade := s.upgrading || s.probe != nil
+	upgradeWaited := false
 	for {
 		switch {
 		case s.state != stateOpen:
@@ -44,6 +55,28 @@ func (s *Session) handlePollGet(w http.ResponseWriter, r *http.Request) {
 			}
 			s.writePoll(w, append(batch, farewell))
 			return
+		case s.transport != TransportPolling && duringUpgrade:
+			s.pollActive = false
+			s.mu.Unlock()
+			writeRequestError(w, ErrBadRequest, "")
+			return
+		case s.upgrading && duringUpgrade && !upgradeWaited:
+			upgradeWaited = true
+			wake := make(chan struct{})
+			s.pollWake = wake
+			s.mu.Unlock()
+			t := time.NewTimer(upgradePollWait)
+			select {
+			case <-wake:
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			t.Stop()
+			s.mu.Lock()
+			if s.pollWake == wake {
+				s.pollWake = nil
+			}
+			continue
 		case s.upgrading || s.transport != TransportPolling:
 			// The client is switching to WebSocket: release this poll.
 			s.pollActive = false
@@ -123,7 +156,7 @@ func (s *Session) writePoll(w http.ResponseWriter, batch []*Message) {
 // handlePollPost reads one POSTed payload and handles its packets in order.
 func (s *Session) handlePollPost(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.transport != TransportPolling && !s.upgrading {
+	if s.state != stateOpen || s.transport != TransportPolling && !s.upgrading {
 		s.mu.Unlock()
 		writeRequestError(w, ErrBadRequest, "")
 		return

@@ -191,6 +191,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := srv.Session(sid)
+	if s != nil && s.expired() {
+		s = nil
+	}
 	if s == nil {
 		if f := srv.cfg.Forwarder; f != nil && f.ForwardSession(w, r, sid) {
 			return

@@ -72,13 +72,20 @@ type Session struct {
 	farewell   *Message      // last packet for the pending/next GET once closed
 
 	// WebSocket.
-	ws        *wsConn // the active WebSocket transport
-	probe     *wsConn // an upgrade probe in progress
-	upgrading bool    // probe answered: polling GETs now get noop
+	ws         *wsConn     // the active WebSocket transport
+	probe      *wsConn     // an upgrade probe in progress
+	upgrading  bool        // probe answered: polling GETs now get noop
+	probeGrace *time.Timer // releases the pending poll after "3probe"
 
 	pingTimer *time.Timer // v4: fires the next ping
 	pongTimer *time.Timer // v4: ping timeout; v3: heartbeat timeout
-	lingering *time.Timer // stateClosing: drops the session if never polled
+	// pingDue is when the next ping is scheduled and pongDeadline when
+	// the client's answer is due (zero when none is awaited). A request
+	// arriving after the deadline closes the session even if the timer
+	// has not run yet, so timer latency never extends the timeout.
+	pingDue      time.Time
+	pongDeadline time.Time
+	lingering    *time.Timer // stateClosing: drops the session if never polled
 
 	done chan struct{}
 }
@@ -283,12 +290,26 @@ func (s *Session) stopTimersLocked() {
 // server pings; in v3 the client pings and the server only times out.
 func (s *Session) startHeartbeatLocked() {
 	if s.protocol == 3 {
+		s.pongDeadline = time.Now().Add(s.srv.pingInterval + s.srv.pingTimeout)
 		s.pongTimer = time.AfterFunc(s.srv.pingInterval+s.srv.pingTimeout, s.onPingTimeout)
 		return
 	}
 	s.pongTimer = time.AfterFunc(time.Hour, s.onPingTimeout)
 	s.pongTimer.Stop()
+	s.pingDue = time.Now().Add(s.srv.pingInterval)
 	s.pingTimer = time.AfterFunc(s.srv.pingInterval, s.sendPing)
+}
+
+// expired reports whether the client has missed its heartbeat deadline; it
+// closes the session if so.
+func (s *Session) expired() bool {
+	s.mu.Lock()
+	late := s.state == stateOpen && !s.pongDeadline.IsZero() && time.Now().After(s.pongDeadline)
+	s.mu.Unlock()
+	if late {
+		s.closeWith(ReasonPingTimeout, false)
+	}
+	return late
 }
 
 func (s *Session) sendPing() {
@@ -300,7 +321,10 @@ func (s *Session) sendPing() {
 	// The timeout starts when the ping is queued, not when it is delivered:
 	// a polling client that does not poll times out too.
 	s.enqueueLocked(pingMessage)
-	s.pongTimer.Reset(s.srv.pingTimeout)
+	// Count the timeout from when the ping was due, not from when this
+	// timer got to run.
+	s.pongDeadline = s.pingDue.Add(s.srv.pingTimeout)
+	s.pongTimer.Reset(time.Until(s.pongDeadline))
 }
 
 func (s *Session) onPingTimeout() { s.closeWith(ReasonPingTimeout, false) }
@@ -322,6 +346,8 @@ func (s *Session) onPacket(p packet) {
 		s.mu.Lock()
 		if s.state == stateOpen {
 			s.pongTimer.Stop()
+			s.pongDeadline = time.Time{}
+			s.pingDue = time.Now().Add(s.srv.pingInterval)
 			s.pingTimer.Reset(s.srv.pingInterval)
 		}
 		s.mu.Unlock()
@@ -333,12 +359,19 @@ func (s *Session) onPacket(p packet) {
 		}
 		s.mu.Lock()
 		if s.state == stateOpen {
+			s.pongDeadline = time.Now().Add(s.srv.pingInterval + s.srv.pingTimeout)
 			s.pongTimer.Reset(s.srv.pingInterval + s.srv.pingTimeout)
 			s.enqueueLocked(controlMessage(packetPong, p.data))
 		}
 		s.mu.Unlock()
 	case packetClose:
-		s.closeWith(ReasonTransportClose, false)
+		// Over polling the close usually comes by POST while a GET is
+		// pending, but the GET may also arrive just after: linger so it gets
+		// its noop rather than an unknown-session error.
+		s.mu.Lock()
+		polling := s.transport == TransportPolling
+		s.mu.Unlock()
+		s.closeWith(ReasonTransportClose, polling)
 	default:
 		// open, upgrade and noop carry nothing for an established session.
 	}

@@ -283,12 +283,22 @@ func (s *Session) probeAnswered(c *wsConn) bool {
 		return false
 	}
 	s.upgrading = true
-	if s.pollWake != nil {
-		close(s.pollWake)
-		s.pollWake = nil
-	}
+	// Release the pending poll with a noop, but not at once: when "5"
+	// follows right behind "2probe" (already on the wire), the poll must
+	// see the finished upgrade instead.
+	s.probeGrace = time.AfterFunc(probeGrace, func() {
+		s.mu.Lock()
+		if s.upgrading && s.probe == c && s.pollWake != nil {
+			close(s.pollWake)
+			s.pollWake = nil
+		}
+		s.mu.Unlock()
+	})
 	return true
 }
+
+// probeGrace is how long a pending poll is held after "3probe".
+const probeGrace = 10 * time.Millisecond
 
 // completeUpgrade switches the session to the probe connection and flushes
 // what polling had buffered over it.
@@ -300,6 +310,9 @@ func (s *Session) completeUpgrade(c *wsConn) bool {
 	}
 	s.probe = nil
 	s.upgrading = false
+	if s.probeGrace != nil {
+		s.probeGrace.Stop()
+	}
 	s.transport = TransportWebSocket
 	s.ws = c
 	if s.pollWake != nil {

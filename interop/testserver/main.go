@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -62,7 +61,11 @@ func run(mode string, opts *cliflags.Server) error {
 		}
 		handler, shutdown = srv, srv.Shutdown
 	case "sio":
-		return errors.New("--mode sio: the Socket.IO layer is not built yet")
+		srv, err := newSocketIOServer(opts, log)
+		if err != nil {
+			return err
+		}
+		handler, shutdown = srv, srv.Shutdown
 	default:
 		return fmt.Errorf("unknown --mode %q: want eio or sio", mode)
 	}

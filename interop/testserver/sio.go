@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/herald-rt/herald"
+	"github.com/herald-rt/herald/internal/cliflags"
+)
+
+// rooms accepts a room name or a list of names.
+type rooms []string
+
+func (r *rooms) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*r = rooms{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*r = many
+	return nil
+}
+
+// newSocketIOServer is --mode sio: the application of the DESIGN.md contract.
+func newSocketIOServer(opts *cliflags.Server, log *slog.Logger) (*herald.Server, error) {
+	cfg := herald.Config{
+		Engine: engineConfig(opts, "/socket.io/", log),
+		Logger: log,
+	}
+	if opts.Recovery > 0 {
+		cfg.Recovery.MaxDisconnection = opts.Recovery
+	}
+	srv, err := herald.NewServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	node := srv.Engine().NodeID()
+	for _, name := range []string{"/", "/custom"} {
+		nsp := srv.Of(name)
+		nsp.OnAnyServerSideEmit(serverSideRelay(nsp))
+		setupNamespace(nsp, node)
+	}
+	return srv, nil
+}
+
+func setupNamespace(nsp *herald.Namespace, node string) {
+	nsp.OnConnection(func(s *herald.Socket) {
+		s.Emit("auth", json.RawMessage(s.Handshake().Auth))
+
+		s.On("message", func(e *herald.Event) {
+			s.Emit("message-back", e.Args.Values()...)
+		})
+		s.On("message-with-ack", func(e *herald.Event) {
+			e.Ack(e.Args.Values()...)
+		})
+		s.On("join", func(e *herald.Event) {
+			var room string
+			e.Bind(&room)
+			s.Join(room)
+			e.Ack(true)
+		})
+		s.On("leave", func(e *herald.Event) {
+			var room string
+			e.Bind(&room)
+			s.Leave(room)
+			e.Ack(true)
+		})
+		s.On("broadcast", func(e *herald.Event) {
+			var req struct {
+				To           rooms             `json:"to"`
+				Except       rooms             `json:"except"`
+				Event        string            `json:"event"`
+				Args         []json.RawMessage `json:"args"`
+				AckTimeoutMs int               `json:"ackTimeoutMs"`
+			}
+			if err := e.Bind(&req); err != nil {
+				e.Ack(map[string]any{"err": err.Error()})
+				return
+			}
+			args := make([]any, len(req.Args))
+			for i, a := range req.Args {
+				args[i] = a
+			}
+			op := nsp.To(req.To...).Except(req.Except...)
+			if req.AckTimeoutMs <= 0 {
+				op.Emit(req.Event, args...)
+				e.Ack(true)
+				return
+			}
+			// Acks can take a while: answer from another goroutine so this
+			// client's other packets keep flowing.
+			go func() {
+				replies, err := op.Timeout(time.Duration(req.AckTimeoutMs)*time.Millisecond).
+					EmitWithAck(context.Background(), req.Event, args...)
+				responses := make([]any, 0, len(replies))
+				for _, r := range replies {
+					if len(r) > 0 {
+						responses = append(responses, r[0])
+					} else {
+						responses = append(responses, nil)
+					}
+				}
+				var errText any
+				if err != nil {
+					errText = err.Error()
+				}
+				e.Ack(map[string]any{"err": errText, "responses": responses})
+			}()
+		})
+		s.On("fetch", func(e *herald.Event) {
+			var req struct {
+				Rooms rooms `json:"rooms"`
+			}
+			e.Bind(&req)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				socks, err := nsp.In(req.Rooms...).FetchSockets(ctx)
+				if err != nil {
+					e.Ack(map[string]any{"err": err.Error()})
+					return
+				}
+				out := make([]map[string]any, 0, len(socks))
+				for _, rs := range socks {
+					out = append(out, map[string]any{"id": rs.ID(), "rooms": rs.Rooms(), "data": json.RawMessage(rs.Data())})
+				}
+				e.Ack(out)
+			}()
+		})
+		s.On("whoami", func(e *herald.Event) {
+			e.Ack(map[string]any{"id": s.ID(), "node": node, "rooms": s.Rooms()})
+		})
+		s.On("server-count", func(e *herald.Event) {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				n, err := nsp.ServerCount(ctx)
+				if err != nil {
+					e.Ack(map[string]any{"err": err.Error()})
+					return
+				}
+				e.Ack(n)
+			}()
+		})
+		s.On("server-side-emit", func(e *herald.Event) {
+			if len(e.Args) == 0 {
+				return
+			}
+			var event string
+			e.Args[:1].Bind(&event)
+			nsp.ServerSideEmit(context.Background(), event, e.Args[1:].Values()...)
+		})
+		s.On("sockets-join", func(e *herald.Event) {
+			var req struct {
+				In   rooms  `json:"in"`
+				Room string `json:"room"`
+			}
+			e.Bind(&req)
+			go func() {
+				nsp.In(req.In...).SocketsJoin(context.Background(), req.Room)
+				e.Ack(true)
+			}()
+		})
+		s.On("sockets-leave", func(e *herald.Event) {
+			var req struct {
+				In   rooms  `json:"in"`
+				Room string `json:"room"`
+			}
+			e.Bind(&req)
+			go func() {
+				nsp.In(req.In...).SocketsLeave(context.Background(), req.Room)
+				e.Ack(true)
+			}()
+		})
+		s.On("disconnect-sockets", func(e *herald.Event) {
+			var req struct {
+				In    rooms `json:"in"`
+				Close bool  `json:"close"`
+			}
+			e.Bind(&req)
+			go func() {
+				// Ack first: the sender itself may be among the targets.
+				e.Ack(true)
+				nsp.In(req.In...).DisconnectSockets(context.Background(), req.Close)
+			}()
+		})
+	})
+}
+
+// serverSideRelay makes every server-side event visible to local clients.
+func serverSideRelay(nsp *herald.Namespace) func(*herald.Event) {
+	return func(e *herald.Event) {
+		args := append([]any{e.Name}, e.Args.Values()...)
+		nsp.Local().Emit("server-side", args...)
+	}
+}
