@@ -224,4 +224,3 @@ func encodePacket(p *parser.Packet) ([]*engineio.Message, error) {
 	}
 	return msgs, nil
 }
-

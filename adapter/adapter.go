@@ -102,10 +102,10 @@ type Namespace interface {
 	Deliver(pkt *parser.Packet, ids []string, flags Flags, onAck func(Ack)) int
 	// LocalSocket returns the local socket with the given id, or nil.
 	LocalSocket(id string) LocalSocket
-	// OnServerSideEmit is called for a server-side emit from another node.
+	// HandleServerSideEmit is called for a server-side emit from another node.
 	// data is the JSON array [event, ...args]. If reply is non-nil, the
 	// emitter expects an acknowledgement.
-	OnServerSideEmit(data json.RawMessage, attachments [][]byte, reply func(Ack))
+	HandleServerSideEmit(data json.RawMessage, attachments [][]byte, reply func(Ack))
 }
 
 // LocalSocket is a socket of this node, as an adapter sees it.
