@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,12 +15,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herald-rt/herald"
 	"github.com/herald-rt/herald/engineio"
 	"github.com/herald-rt/herald/internal/cliflags"
 )
 
 //go:embed demo.html
 var demoPage []byte
+
+//go:embed herald-client.js
+var staticFiles embed.FS
 
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
@@ -33,7 +37,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	})
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for clients to be told and connections to drain on SIGINT/SIGTERM")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: herald serve [flags]\n\nRuns a Herald node: Engine.IO on /engine.io/, a demo page on /, health on /health.\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: herald serve [flags]\n\nRuns a Herald node: Socket.IO on /socket.io/, a demo chat on /, health on /health.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -82,16 +86,20 @@ func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.
 	if opts.Cookie {
 		cfg.Cookie = &engineio.CookieConfig{}
 	}
-	// Until the Socket.IO layer lands, the demo is an Engine.IO echo.
-	eio, err := engineio.NewServer(cfg, func(s *engineio.Session) {
-		s.OnMessage(func(data []byte, binary bool) { s.Send(engineio.NewMessage(data, binary)) })
+	srv, err := herald.NewServer(herald.Config{
+		Engine:   cfg,
+		Recovery: herald.RecoveryConfig{MaxDisconnection: opts.Recovery},
+		Logger:   log,
 	})
 	if err != nil {
 		return err
 	}
+	setupChat(srv)
+	eio := srv.Engine()
 
 	mux := http.NewServeMux()
-	mux.Handle("/engine.io/", eio)
+	mux.Handle("/socket.io/", srv)
+	mux.Handle("/herald-client.js", http.FileServerFS(staticFiles))
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -122,7 +130,7 @@ func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.
 	log.Info("herald shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	eioErr := eio.Shutdown(sctx)
+	eioErr := srv.Shutdown(sctx)
 	httpErr := httpSrv.Shutdown(sctx)
 	return errors.Join(eioErr, httpErr)
 }

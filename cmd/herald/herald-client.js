@@ -1,0 +1,1 @@
+// placeholder: the demo's Socket.IO client is written in the next commit
