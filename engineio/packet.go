@@ -163,11 +163,9 @@ func appendPayloadV3Binary(dst []byte, ps []packet) []byte {
 			dst = append(dst, 0)
 			body = scratch
 		}
-		// String lengths count UTF-16 units in the reference; binary lengths count bytes.
+		// Lengths count bytes here, strings included: the reference
+		// UTF-8-encodes a string packet before measuring it.
 		n := len(body)
-		if !p.binary {
-			n = utf16Len(body)
-		}
 		for _, d := range strconv.Itoa(n) {
 			dst = append(dst, byte(d-'0'))
 		}
@@ -212,7 +210,8 @@ func decodePayloadV3String(body []byte) ([]packet, error) {
 			return out, parseErrorf("length splits a character")
 		}
 		if n == 0 {
-			return out, parseErrorf("empty packet")
+			// The reference skips empty packets ("0:").
+			continue
 		}
 		p, err := decodeTextPacket(body[:i], 3)
 		if err != nil {
@@ -256,31 +255,18 @@ func decodePayloadV3Binary(body []byte) ([]packet, error) {
 		if digits == 0 || n == 0 {
 			return out, parseErrorf("empty packet")
 		}
+		if n > len(body) {
+			return out, parseErrorf("payload shorter than its length")
+		}
 		if isString {
-			// Length in UTF-16 units.
-			i, units := 0, 0
-			for units < n {
-				if i >= len(body) {
-					return out, parseErrorf("payload shorter than its length")
-				}
-				r, size := utf8.DecodeRune(body[i:])
-				i += size
-				if r >= 0x10000 && r != utf8.RuneError {
-					units += 2
-				} else {
-					units++
-				}
-			}
-			p, err := decodeTextPacket(body[:i], 3)
+			// String packets are UTF-8 and their length counts bytes.
+			p, err := decodeTextPacket(body[:n], 3)
 			if err != nil {
 				return out, err
 			}
 			out = append(out, p)
-			body = body[i:]
+			body = body[n:]
 			continue
-		}
-		if n > len(body) {
-			return out, parseErrorf("payload shorter than its length")
 		}
 		if body[0] > 6 {
 			return out, parseErrorf("bad binary packet type")

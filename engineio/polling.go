@@ -168,10 +168,15 @@ func (s *Session) handlePollPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.postActive = true
+	// If the session closes while this POST is still reading its body
+	// (e.g. a duplicate POST), the read is cut short.
+	rc := http.NewResponseController(w)
+	s.postAbort = func() { rc.SetReadDeadline(time.Now()) }
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.postActive = false
+		s.postAbort = nil
 		s.mu.Unlock()
 	}()
 
@@ -195,7 +200,8 @@ func (s *Session) handlePollPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.closeWith(ReasonTransportError, false)
-		return
+		// Drop the connection without an answer, as the reference does.
+		panic(http.ErrAbortHandler)
 	}
 	var packets []packet
 	switch {

@@ -69,6 +69,7 @@ type Session struct {
 	pollActive bool          // a GET is inside its handler
 	pollWake   chan struct{} // closed to wake the pending GET
 	postActive bool          // a POST is inside its handler
+	postAbort  func()        // cuts short the body read of that POST
 	farewell   *Message      // last packet for the pending/next GET once closed
 
 	// WebSocket.
@@ -263,6 +264,9 @@ func (s *Session) closeWith(reason CloseReason, graceful bool) {
 	if s.probe != nil {
 		s.probe.conn.Close()
 		s.probe = nil
+	}
+	if s.postAbort != nil {
+		s.postAbort()
 	}
 	onClose := s.onClose
 	s.onClose = nil

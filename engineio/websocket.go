@@ -117,8 +117,10 @@ func (c *wsConn) writeLoop(s *Session) {
 			s.mu.Lock()
 			c.writing = false
 			s.mu.Unlock()
-			c.conn.Close()
+			// closeWith closes the connection; closing it first would let the
+			// reader report "transport close" for what is a write failure.
 			s.closeWith(ReasonTransportError, false)
+			c.conn.Close()
 			return
 		}
 	}
@@ -140,7 +142,19 @@ func (c *wsConn) readMessage(max int64, writeTimeout time.Duration) (byte, []byt
 			return 0, nil, err
 		}
 		if !h.Masked {
+			c.writeDirect(closeFrame(1002, "frames must be masked"), writeTimeout)
 			return 0, nil, ws.ErrProtocolMaskRequired
+		}
+		if h.Rsv != 0 {
+			// No extension is negotiated, so every RSV bit must be clear.
+			c.writeDirect(closeFrame(1002, "reserved bits set"), writeTimeout)
+			return 0, nil, ws.ErrProtocolNonZeroRsv
+		}
+		switch h.OpCode {
+		case ws.OpContinuation, ws.OpText, ws.OpBinary, ws.OpClose, ws.OpPing, ws.OpPong:
+		default:
+			c.writeDirect(closeFrame(1002, "reserved opcode"), writeTimeout)
+			return 0, nil, ws.ErrProtocolOpCodeReserved
 		}
 		if h.OpCode.IsControl() {
 			if h.Length > 125 || !h.Fin {
@@ -231,12 +245,12 @@ func (c *wsConn) readLoop(s *Session, probing bool) {
 				s.abortProbe(c)
 				return
 			}
-			c.conn.Close()
 			reason := ReasonTransportError
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				reason = ReasonTransportClose
 			}
 			s.closeWith(reason, false)
+			c.conn.Close()
 			return
 		}
 		p, err := decodeFrame(op, data, s.protocol)
