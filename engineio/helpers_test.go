@@ -551,3 +551,16 @@ func (e *testEnv) wantCloseReasons(t *testing.T, sid string, want ...CloseReason
 		t.Errorf("OnClose calls = %q, want %q", got, want)
 	}
 }
+
+// drainUntilEnd skips data frames until the server ends the connection and
+// reports whether it did within timeout.
+func (c *wsClient) drainUntilEnd(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := c.readFrame(time.Until(deadline))
+		if err != nil {
+			var ne net.Error
+			return !(errors.As(err, &ne) && ne.Timeout())
+		}
+	}
+}

@@ -199,7 +199,7 @@ func TestPayloadV3String(t *testing.T) {
 
 	bad := []string{
 		"", ":", "1:", "2:4", "x:4", "-1:4", "1:7", "1:a", "1", "4hello",
-		"2:4😀",        // the length splits the surrogate pair
+		"2:4😀",          // the length splits the surrogate pair
 		"12345678901:4", // length prefix too long
 		"1:4" + "9:4",   // second packet shorter than its length
 		"6:b4AQI!",
@@ -256,15 +256,15 @@ func TestPayloadV3Binary(t *testing.T) {
 
 	bad := [][]byte{
 		nil,
-		{0x02, 0x01, 0xff, '4'},         // bad marker
-		{0x00, 0x01},                    // no 0xff
-		{0x00, 0xff, '4'},               // no digits
-		{0x00, 0x00, 0xff},              // zero length
-		{0x00, 0x0a, 0xff, '4'},         // digit > 9
-		{0x00, 0x05, 0xff, '4'},         // shorter than its length
-		{0x01, 0x03, 0xff, 0x04},        // shorter than its length
-		{0x01, 0x01, 0xff, 0x07},        // bad type byte
-		{0x00, 0x01, 0xff, 'x'},         // bad string packet
+		{0x02, 0x01, 0xff, '4'},  // bad marker
+		{0x00, 0x01},             // no 0xff
+		{0x00, 0xff, '4'},        // no digits
+		{0x00, 0x00, 0xff},       // zero length
+		{0x00, 0x0a, 0xff, '4'},  // digit > 9
+		{0x00, 0x05, 0xff, '4'},  // shorter than its length
+		{0x01, 0x03, 0xff, 0x04}, // shorter than its length
+		{0x01, 0x01, 0xff, 0x07}, // bad type byte
+		{0x00, 0x01, 0xff, 'x'},  // bad string packet
 		{0x00, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0xff}, // 11 digits
 	}
 	for _, in := range bad {
