@@ -366,6 +366,12 @@ func TestPollingClientCloseNoPendingGet(t *testing.T) {
 	if got := e.session(sid).CloseReason(); got != ReasonTransportClose {
 		t.Errorf("CloseReason() = %q, want %q", got, ReasonTransportClose)
 	}
+	// By design (session.go onPacket, packetClose) the session lingers so a
+	// GET racing the close POST gets a noop; the reference answers 400 at
+	// once. Either way the session is gone after that one poll.
+	if r := e.poll(sid); r.status != 200 || r.body != "6" {
+		t.Errorf("GET after POST 1 = %d %q, want 200 \"6\"", r.status, r.body)
+	}
 	wantError(t, e.poll(sid), 400, ErrSessionIDUnknown, "Session ID unknown")
 }
 
