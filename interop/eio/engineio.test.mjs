@@ -1,10 +1,11 @@
 // Engine.IO v4 interop: the official engine.io-client against `testserver --mode eio`
 // (an echo server on /engine.io/). Run: cd interop && node --test eio/
 
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { useServer } from "../lib/server.mjs";
+import { acquire } from "../lib/lock.mjs";
 import { TRANSPORTS, bytes, createSocket, nextEvent, openSocket, toBuffer, closeQuietly } from "../lib/eio.mjs";
 
 const TEXTS = [
@@ -255,6 +256,13 @@ describe("upgrade (polling then websocket)", () => {
 });
 
 describe("heartbeat (--ping-interval 100ms --ping-timeout 100ms)", () => {
+  // 100 ms timeouts: never run next to the 500-client test (another file, another process).
+  let release;
+  before(async () => {
+    release = await acquire("timing");
+  });
+  after(() => release?.());
+
   for (const [name, opts] of Object.entries(TRANSPORTS)) {
     test(`${name}: stays connected for 1.5 s of ping rounds`, async (t) => {
       const srv = await useServer(t, { args: ["--ping-interval", "100ms", "--ping-timeout", "100ms"] });
@@ -263,6 +271,10 @@ describe("heartbeat (--ping-interval 100ms --ping-timeout 100ms)", () => {
       assert.equal(socket._pingTimeout, 100);
       const started = Date.now();
       let pings = 0;
+      const timeline = []; // for failure messages
+      const mark = (what) => timeline.push(`${Date.now() - started}ms ${what}`);
+      socket.on("upgrade", () => mark("upgrade"));
+      socket.on("ping", () => mark("ping"));
       // Wait until 1.5 s have passed AND at least 10 pings arrived; fail at once on close.
       await new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -278,7 +290,12 @@ describe("heartbeat (--ping-interval 100ms --ping-timeout 100ms)", () => {
         };
         const onClose = (reason, desc) => {
           cleanup();
-          reject(new Error(`closed after ${Date.now() - started} ms and ${pings} pings: ${reason} ${desc?.message ?? desc ?? ""}`));
+          reject(
+            new Error(
+              `closed after ${Date.now() - started} ms and ${pings} pings on ${socket.transport?.name}: ` +
+                `${reason} ${desc?.message ?? desc?.description ?? ""} [${timeline.join(", ")}]`,
+            ),
+          );
         };
         const cleanup = () => {
           clearTimeout(timer);

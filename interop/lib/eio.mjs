@@ -48,7 +48,8 @@ function describe(v) {
   if (v instanceof Error) return `${v.name}: ${v.message}${v.description ? ` [${describe(v.description)}]` : ""}`;
   if (v && typeof v === "object") {
     if (v.description !== undefined || v.context !== undefined) {
-      return `{description: ${describe(v.description)}}`;
+      const code = v.context?.code ?? v.context?.status;
+      return `{description: ${describe(v.description)}${code !== undefined ? `, code: ${code}` : ""}}`;
     }
     try {
       return JSON.stringify(v);

@@ -43,6 +43,18 @@ process.on("exit", () => {
   }
 });
 
+// If this test process is interrupted, take the servers down with it.
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.once(sig, () => {
+    for (const child of running) {
+      try {
+        child.kill("SIGKILL");
+      } catch {}
+    }
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  });
+}
+
 let binaryPromise = null;
 
 /** Path of the testserver binary: $HERALD_TESTSERVER or a fresh build (once per process). */
