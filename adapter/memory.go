@@ -43,11 +43,22 @@ type Memory struct {
 	rooms map[string]map[string]struct{}
 	sids  map[string]map[string]struct{}
 
-	recMu    sync.Mutex // guards packets, sessions and lastOffset
+	recMu    sync.Mutex // guards the fields below
 	packets  []stored   // broadcasts kept for recovery, oldest first
 	sessions map[string]persisted
 	lastMs   int64
 	seq      int
+	outbox   []outgoing // with recovery: broadcasts to deliver, in offset order
+	draining bool       // a goroutine is delivering the outbox
+}
+
+// outgoing is a broadcast waiting in the outbox.
+type outgoing struct {
+	pkt     *parser.Packet
+	ids     []string
+	flags   Flags
+	onAck   func(Ack)
+	onCount func(int)
 }
 
 type stored struct {
@@ -198,11 +209,58 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 // id that is not volatile gets an offset appended as its last argument and
 // is kept for replay.
 func (m *Memory) Broadcast(_ context.Context, pkt *parser.Packet, opts BroadcastOptions) error {
-	if m.recovery > 0 && pkt.Type.IsEvent() && !pkt.HasID && !opts.Flags.Volatile {
-		pkt = m.store(pkt, opts)
+	o := outgoing{pkt: pkt, ids: m.targets(opts), flags: opts.Flags}
+	if m.recovery <= 0 {
+		m.deliver(o)
+		return nil
 	}
-	m.nsp.Deliver(pkt, m.targets(opts), opts.Flags, nil)
+	m.send(o, pkt.Type.IsEvent() && !pkt.HasID && !opts.Flags.Volatile, opts)
 	return nil
+}
+
+func (m *Memory) deliver(o outgoing) {
+	n := m.nsp.Deliver(o.pkt, o.ids, o.flags, o.onAck)
+	if o.onCount != nil {
+		o.onCount(n)
+	}
+}
+
+// send queues o, first storing it with a new offset if store, and delivers
+// the queue in order, so that every socket gets packets in the order of
+// their offsets. If a goroutine is already delivering the queue (this one,
+// when Deliver calls back into the adapter, or another one), send returns
+// at once and that goroutine delivers o: no lock is held across Deliver.
+func (m *Memory) send(o outgoing, store bool, opts BroadcastOptions) {
+	m.recMu.Lock()
+	if store {
+		o.pkt = m.storeLocked(o.pkt, opts)
+	}
+	m.outbox = append(m.outbox, o)
+	if m.draining {
+		m.recMu.Unlock()
+		return
+	}
+	m.draining = true
+	done := false
+	defer func() {
+		if !done { // Deliver panicked
+			m.recMu.Lock()
+			m.draining = false
+			m.recMu.Unlock()
+		}
+	}()
+	for len(m.outbox) > 0 {
+		next := m.outbox[0]
+		m.outbox[0] = outgoing{}
+		m.outbox = m.outbox[1:]
+		m.recMu.Unlock()
+		m.deliver(next)
+		m.recMu.Lock()
+	}
+	m.outbox = nil
+	m.draining = false
+	m.recMu.Unlock()
+	done = true
 }
 
 // BroadcastLocal delivers to this node's targets only, without storing the
@@ -214,9 +272,11 @@ func (m *Memory) BroadcastLocal(pkt *parser.Packet, opts BroadcastOptions) int {
 
 // BroadcastWithAck implements Adapter.
 func (m *Memory) BroadcastWithAck(_ context.Context, pkt *parser.Packet, opts BroadcastOptions, onClientCount func(int), onAck func(Ack)) error {
-	n := m.nsp.Deliver(pkt, m.targets(opts), opts.Flags, onAck)
-	if onClientCount != nil {
-		onClientCount(n)
+	o := outgoing{pkt: pkt, ids: m.targets(opts), flags: opts.Flags, onAck: onAck, onCount: onClientCount}
+	if m.recovery <= 0 {
+		m.deliver(o)
+	} else {
+		m.send(o, false, opts) // in order with the stored broadcasts
 	}
 	return nil
 }
@@ -350,10 +410,9 @@ func (m *Memory) pruneLocked(now time.Time) {
 	}
 }
 
-// store appends an offset to the event's arguments and keeps the packet.
-func (m *Memory) store(pkt *parser.Packet, opts BroadcastOptions) *parser.Packet {
-	m.recMu.Lock()
-	defer m.recMu.Unlock()
+// storeLocked appends an offset to the event's arguments and keeps the
+// packet.
+func (m *Memory) storeLocked(pkt *parser.Packet, opts BroadcastOptions) *parser.Packet {
 	now := time.Now()
 	m.pruneLocked(now)
 	offset := m.nextOffsetLocked(now)

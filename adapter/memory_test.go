@@ -1,0 +1,165 @@
+package adapter_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/herald-rt/herald/adapter"
+	"github.com/herald-rt/herald/adapter/adaptertest"
+	"github.com/herald-rt/herald/parser"
+)
+
+func newMemoryCluster(t *testing.T, cfg adaptertest.ClusterConfig) []adapter.Factory {
+	if cfg.Nodes != 1 {
+		t.Fatalf("the in-memory adapter has one node, asked for %d", cfg.Nodes)
+	}
+	return []adapter.Factory{adapter.NewMemory(adapter.MemoryConfig{Recovery: cfg.Recovery})}
+}
+
+func TestMemoryConformance(t *testing.T) {
+	t.Run("NoRecovery", func(t *testing.T) {
+		adaptertest.Run(t, newMemoryCluster, adaptertest.Options{MaxNodes: 1})
+	})
+	t.Run("Recovery", func(t *testing.T) {
+		adaptertest.Run(t, newMemoryCluster, adaptertest.Options{MaxNodes: 1, Recovery: true})
+	})
+}
+
+func TestAppendArg(t *testing.T) {
+	for _, c := range []struct {
+		in, s, want string
+	}{
+		{`[]`, "o", `["o"]`},
+		{`[1]`, "o", `[1,"o"]`},
+		{`["ev"]`, "o", `["ev","o"]`},
+		{`[ 1 , 2 ]`, "o", `[ 1 , 2 ,"o"]`},
+		{`[ ]`, "o", `[ "o"]`},
+		{"[\n]", "o", "[\n\"o\"]"},
+		{"[1,\t2\n]", "o", "[1,\t2\n,\"o\"]"},
+		{`[1]` + "\n", "o", `[1,"o"]`},
+		{`[[1,[2]],[]]`, "o", `[[1,[2]],[],"o"]`},
+		{`[[]]`, "o", `[[],"o"]`},
+		{`["a]b","]"]`, "o", `["a]b","]","o"]`},
+		{`["ev",{"k":"]"}]`, "o", `["ev",{"k":"]"},"o"]`},
+		{`["x"]`, `q"]\`, `["x","q\"]\\"]`},
+		{`["x"]`, "", `["x",""]`},
+		{`["x"]`, "lh2j3k.0", `["x","lh2j3k.0"]`},
+	} {
+		in := json.RawMessage(c.in)
+		orig := slices.Clone(in)
+		got := adapter.AppendArg(in, c.s)
+		if string(got) != c.want {
+			t.Errorf("AppendArg(%#q, %q) = %#q, want %#q", c.in, c.s, got, c.want)
+		}
+		if !slices.Equal(in, orig) {
+			t.Errorf("AppendArg(%#q) modified its input", c.in)
+		}
+		var before, after []any
+		if err := json.Unmarshal(got, &after); err != nil {
+			t.Errorf("AppendArg(%#q, %q) = %#q: not JSON: %v", c.in, c.s, got, err)
+			continue
+		}
+		json.Unmarshal(in, &before)
+		if want := append(before, c.s); !reflect.DeepEqual(after, want) {
+			t.Errorf("AppendArg(%#q, %q) decodes to %v, want %v", c.in, c.s, after, want)
+		}
+	}
+}
+
+// TestAppendArgNoAlias checks that the result never shares memory with the
+// input, even when the input has spare capacity.
+func TestAppendArgNoAlias(t *testing.T) {
+	buf := make([]byte, 0, 64)
+	buf = append(buf, `[1]`...)
+	a := adapter.AppendArg(buf, "a")
+	b := adapter.AppendArg(buf, "b")
+	if string(a) != `[1,"a"]` || string(b) != `[1,"b"]` || string(buf) != `[1]` {
+		t.Errorf("got %s, %s, input %s", a, b, buf)
+	}
+}
+
+// fakeNsp is the least Namespace the in-memory adapter needs for offset
+// tests: it keeps the data of every delivered packet.
+type fakeNsp struct {
+	adapter.Namespace
+	data []json.RawMessage
+}
+
+func (f *fakeNsp) Name() string { return "/" }
+
+func (f *fakeNsp) Deliver(pkt *parser.Packet, ids []string, _ adapter.Flags, _ func(adapter.Ack)) int {
+	f.data = append(f.data, pkt.Data)
+	return len(ids)
+}
+
+func lastArg(t *testing.T, data json.RawMessage) string {
+	t.Helper()
+	args, err := parser.SplitArray(data)
+	if err != nil || len(args) == 0 {
+		t.Fatalf("bad data %s", data)
+	}
+	var s string
+	if err := json.Unmarshal(args[len(args)-1], &s); err != nil {
+		t.Fatalf("last argument of %s is not a string", data)
+	}
+	return s
+}
+
+// TestMemoryOffsetOrder broadcasts many packets within a few milliseconds
+// (so that offsets share their time part) and checks that offsets are
+// unique and that restoring from each one returns exactly the packets
+// after it, in order.
+func TestMemoryOffsetOrder(t *testing.T) {
+	nsp := &fakeNsp{}
+	a, err := adapter.NewMemory(adapter.MemoryConfig{Recovery: 60e9})(nsp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	for i := range n {
+		pkt, err := parser.NewEvent("/", "e", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Broadcast(t.Context(), pkt, adapter.BroadcastOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(nsp.data) != n {
+		t.Fatalf("%d deliveries, want %d", len(nsp.data), n)
+	}
+	offsets := make([]string, n)
+	seen := map[string]int{}
+	for i, d := range nsp.data {
+		offsets[i] = lastArg(t, d)
+		if j, dup := seen[offsets[i]]; dup {
+			t.Fatalf("packets %d and %d have the same offset %q", j, i, offsets[i])
+		}
+		seen[offsets[i]] = i
+	}
+	for _, from := range []int{0, 1, 9, 10, 11, 99, 100, n / 2, n - 2, n - 1} {
+		pid := fmt.Sprint("pid-", from)
+		a.PersistSession(adapter.Session{SID: "s", PID: pid})
+		r, err := a.RestoreSession(pid, offsets[from])
+		if err != nil || r == nil {
+			t.Fatalf("RestoreSession from %d: %v, %v", from, r, err)
+		}
+		if len(r.MissedPackets) != n-1-from {
+			t.Fatalf("from %d: %d missed packets, want %d", from, len(r.MissedPackets), n-1-from)
+		}
+		for k, p := range r.MissedPackets {
+			i := from + 1 + k
+			if got := lastArg(t, p.Data); got != offsets[i] {
+				t.Fatalf("from %d: missed packet %d has offset %q, want %q", from, k, got, offsets[i])
+			}
+			var args []any
+			json.Unmarshal(p.Data, &args)
+			if len(args) != 3 || args[1] != float64(i) {
+				t.Fatalf("from %d: missed packet %d is %s, want packet %d", from, k, p.Data, i)
+			}
+		}
+	}
+}
