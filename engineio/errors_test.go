@@ -3,8 +3,10 @@ package engineio
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -230,5 +232,56 @@ func TestNewServerConfigErrors(t *testing.T) {
 	}
 	if srv.NodeID() != strings.Repeat("Z9", 16) {
 		t.Errorf("NodeID() = %q", srv.NodeID())
+	}
+}
+
+type testForwarder struct {
+	mu   sync.Mutex
+	sids []string
+}
+
+func (f *testForwarder) ForwardSession(w http.ResponseWriter, r *http.Request, sid string) bool {
+	f.mu.Lock()
+	f.sids = append(f.sids, sid)
+	f.mu.Unlock()
+	node, ok := SessionNodeID(sid)
+	if !ok || node != "other" {
+		return false
+	}
+	w.Header().Set("X-Forwarded-To", node)
+	w.WriteHeader(http.StatusAccepted)
+	return true
+}
+
+func TestForwarder(t *testing.T) {
+	f := &testForwarder{}
+	e := newEnv(t, Config{NodeID: "self", Forwarder: f}, nil)
+	remote := "other-AAAAAAAAAAAAAAAAAAAA"
+	r := e.mustRequest("GET", "EIO=4&transport=polling&sid="+remote, "")
+	if r.status != http.StatusAccepted || r.header.Get("X-Forwarded-To") != "other" {
+		t.Errorf("forwarded GET = %d %v", r.status, r.header)
+	}
+	r = e.mustRequest("POST", "EIO=4&transport=polling&sid="+remote, "4x")
+	if r.status != http.StatusAccepted {
+		t.Errorf("forwarded POST = %d", r.status)
+	}
+	r = e.request("GET", "EIO=4&transport=websocket&sid="+remote, "", upgradeHeaders...)
+	if r.status != http.StatusAccepted {
+		t.Errorf("forwarded websocket = %d", r.status)
+	}
+	// Declined: the usual 400.
+	wantError(t, e.mustRequest("GET", "EIO=4&transport=polling&sid=nobody-AAAAAAAAAAAAAAAAAAAA", ""),
+		400, ErrSessionIDUnknown, "Session ID unknown")
+	// Local sessions and handshakes never reach the forwarder.
+	sid, _ := e.handshake("")
+	e.post(sid, "4local")
+	if g := e.poll(sid); g.body != "4local" {
+		t.Errorf("local GET = %q", g.body)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := []string{remote, remote, remote, "nobody-AAAAAAAAAAAAAAAAAAAA"}
+	if !slices.Equal(f.sids, want) {
+		t.Errorf("forwarder saw %q, want %q", f.sids, want)
 	}
 }
