@@ -211,6 +211,19 @@ func (c *wsConn) readMessage(max int64, writeTimeout time.Duration) (byte, []byt
 	}
 }
 
+// lingerAfterClose gives a close frame the server has just sent (1009,
+// 1002, 1007) a chance to reach the client: closing a socket that still has
+// unread input makes the kernel send a reset, and the client would drop the
+// close frame. It half-closes, then discards input until the client closes,
+// for at most a second.
+func (c *wsConn) lingerAfterClose() {
+	if tc, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
+	c.conn.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, io.LimitReader(c.rd, 4<<20))
+}
+
 // decodeFrame turns a WebSocket data message into an Engine.IO packet.
 func decodeFrame(op byte, data []byte, protocol int) (packet, error) {
 	if op == opBinary {
@@ -248,6 +261,8 @@ func (c *wsConn) readLoop(s *Session, probing bool) {
 			reason := ReasonTransportError
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				reason = ReasonTransportClose
+			} else {
+				c.lingerAfterClose()
 			}
 			s.closeWith(reason, false)
 			c.conn.Close()
