@@ -548,6 +548,10 @@ func testServerSideEmitNoPeers(t *testing.T, h *harness) {
 	if err != nil {
 		t.Errorf("ServerSideEmit with ack and no peers: %v", err)
 	}
+	// A broadcast after the emits: an adapter that hears its own traffic
+	// would have heard them first.
+	s := nsp.Connect("s1")
+	h.broadcast(t, a, "marker", adapter.BroadcastOptions{}, []*Socket{s}, s)
 	mu.Lock()
 	defer mu.Unlock()
 	if calls != 0 {
@@ -603,6 +607,11 @@ func testConcurrent(t *testing.T, h *harness) {
 				}
 				a.Sockets("shared")
 				a.Rooms()
+				// Delivery may be asynchronous: leave once both arrived.
+				if !h.eventually(func() bool { return len(s.Received()) == 2 }) {
+					t.Errorf("socket %s got %v, want [c same]", id, s.Events())
+					return
+				}
 				if _, err := a.FetchSockets(ctx, adapter.BroadcastOptions{Rooms: []string{own}}); err != nil {
 					t.Errorf("FetchSockets: %v", err)
 				}
@@ -637,6 +646,19 @@ func testConcurrent(t *testing.T, h *harness) {
 		}
 	}
 	h.broadcast(t, a, "final", adapter.BroadcastOptions{Rooms: []string{"shared"}}, survivors, survivors...)
+}
+
+// eventually polls cond until it holds or Options.Timeout passes, and
+// reports whether it held. Unlike waitFor it may run in any goroutine.
+func (h *harness) eventually(cond func() bool) bool {
+	deadline := time.Now().Add(h.opts.Timeout)
+	for wait := time.Millisecond; !cond(); wait = min(2*wait, 20*time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(wait)
+	}
+	return true
 }
 
 func testClose(t *testing.T, h *harness) {
