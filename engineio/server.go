@@ -120,13 +120,15 @@ func (srv *Server) goTracked(f func()) {
 // ReasonServerShutdown after flushing what is queued, and waits until every
 // goroutine of the server has ended or ctx is done.
 func (srv *Server) Shutdown(ctx context.Context) error {
+	// Set under the lock so a handshake either registers its session
+	// before this snapshot or sees closing and gives up.
+	srv.mu.Lock()
 	srv.closing.Store(true)
-	srv.mu.RLock()
 	all := make([]*Session, 0, len(srv.sessions))
 	for _, s := range srv.sessions {
 		all = append(all, s)
 	}
-	srv.mu.RUnlock()
+	srv.mu.Unlock()
 	for _, s := range all {
 		s.closeWith(ReasonServerShutdown, true)
 	}
@@ -277,6 +279,17 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 		s.queue = append(s.queue, open)
 	}
 	srv.mu.Lock()
+	if srv.closing.Load() {
+		srv.mu.Unlock()
+		if c != nil {
+			c.writeDirect(closeFrame(1001, "server shutting down"), srv.writeTimeout)
+			c.conn.Close()
+			return
+		}
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	srv.sessions[s.id] = s
 	srv.mu.Unlock()
 
