@@ -46,6 +46,21 @@ func newSocketIOServer(opts *cliflags.Server, log *slog.Logger) (*herald.Server,
 		nsp.OnAnyServerSideEmit(serverSideRelay(nsp))
 		setupNamespace(nsp, node)
 	}
+	// /private (an addition to the contract) rejects connections in its
+	// middleware unless auth.token is "secret", to test CONNECT_ERROR data.
+	private := srv.Of("/private")
+	private.Use(func(s *herald.Socket) error {
+		var auth struct {
+			Token string `json:"token"`
+		}
+		json.Unmarshal(s.Handshake().Auth, &auth)
+		if auth.Token != "secret" {
+			return herald.NewConnectError("not authorized", map[string]string{"why": "token"})
+		}
+		return nil
+	})
+	private.OnAnyServerSideEmit(serverSideRelay(private))
+	setupNamespace(private, node)
 	return srv, nil
 }
 
@@ -78,6 +93,8 @@ func setupNamespace(nsp *herald.Namespace, node string) {
 				Event        string            `json:"event"`
 				Args         []json.RawMessage `json:"args"`
 				AckTimeoutMs int               `json:"ackTimeoutMs"`
+				Volatile     bool              `json:"volatile"` // addition to the contract
+				Local        bool              `json:"local"`    // addition to the contract
 			}
 			if err := e.Bind(&req); err != nil {
 				e.Ack(map[string]any{"err": err.Error()})
@@ -88,6 +105,12 @@ func setupNamespace(nsp *herald.Namespace, node string) {
 				args[i] = a
 			}
 			op := nsp.To(req.To...).Except(req.Except...)
+			if req.Volatile {
+				op = op.Volatile()
+			}
+			if req.Local {
+				op = op.Local()
+			}
 			if req.AckTimeoutMs <= 0 {
 				op.Emit(req.Event, args...)
 				e.Ack(true)
