@@ -483,7 +483,10 @@ func (c *wsClient) expectEnd(timeout time.Duration) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.t.Fatalf("connection still open after %v", timeout)
 			}
-			return // EOF / reset: closed
+			// EOF / reset: the server ended it. Close our side, as a
+			// client does once it sees the end.
+			c.conn.Close()
+			return
 		}
 		if f.Header.OpCode == ws.OpClose {
 			continue // then EOF
@@ -560,7 +563,11 @@ func (c *wsClient) drainUntilEnd(timeout time.Duration) bool {
 		_, err := c.readFrame(time.Until(deadline))
 		if err != nil {
 			var ne net.Error
-			return !(errors.As(err, &ne) && ne.Timeout())
+			if errors.As(err, &ne) && ne.Timeout() {
+				return false
+			}
+			c.conn.Close()
+			return true
 		}
 	}
 }
