@@ -163,3 +163,34 @@ func TestMemoryOffsetOrder(t *testing.T) {
 		}
 	}
 }
+
+// panicky is a Namespace whose Deliver panics for the event "boom".
+type panicky struct{ fakeNsp }
+
+func (p *panicky) Deliver(pkt *parser.Packet, ids []string, f adapter.Flags, onAck func(adapter.Ack)) int {
+	if name, _ := pkt.EventName(); name == "boom" {
+		panic("boom")
+	}
+	return p.fakeNsp.Deliver(pkt, ids, f, onAck)
+}
+
+// TestMemoryDeliverPanic checks that a panic in Deliver does not leave the
+// recovering adapter unable to deliver.
+func TestMemoryDeliverPanic(t *testing.T) {
+	nsp := &panicky{}
+	a, _ := adapter.NewMemory(adapter.MemoryConfig{Recovery: 60e9})(nsp)
+	boom, _ := parser.NewEvent("/", "boom")
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic in Deliver did not reach the caller")
+			}
+		}()
+		a.Broadcast(t.Context(), boom, adapter.BroadcastOptions{})
+	}()
+	ok, _ := parser.NewEvent("/", "ok")
+	a.Broadcast(t.Context(), ok, adapter.BroadcastOptions{})
+	if len(nsp.data) != 1 {
+		t.Fatalf("%d deliveries after a panic, want 1", len(nsp.data))
+	}
+}

@@ -211,11 +211,12 @@ func testExpiry(t *testing.T, h *harness) {
 	o0 := h.offsetOf(t, a, s1, event(t, "/", "p0"), adapter.BroadcastOptions{})
 	persist(t, a, s1, "pid-1")
 	persist(t, a, s2, "pid-2")
+	persisted := time.Now()
 	r, err := a.RestoreSession("pid-1", o0)
 	if time.Since(start) < d && (r == nil || err != nil) {
 		t.Errorf("RestoreSession before expiry = %v, %v; want the session", r, err)
 	}
-	time.Sleep(time.Until(start.Add(2 * d)))
+	time.Sleep(time.Until(persisted.Add(2 * d)))
 	// A fresh offset: only the session has expired.
 	o1 := h.offsetOf(t, a, obs, event(t, "/", "p1"), adapter.BroadcastOptions{})
 	if r, err := a.RestoreSession("pid-2", o1); r != nil || err != nil {
