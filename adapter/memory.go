@@ -23,15 +23,31 @@ type MemoryConfig struct {
 // broadcasts within this process only. It is the default adapter.
 func NewMemory(cfg MemoryConfig) Factory {
 	return func(nsp Namespace) (Adapter, error) {
-		return &Memory{
-			nsp:      nsp,
-			rooms:    make(map[string]map[string]struct{}),
-			sids:     make(map[string]map[string]struct{}),
-			recovery: cfg.Recovery,
-			sessions: make(map[string]persisted),
-		}, nil
+		return NewLocal(nsp, cfg), nil
 	}
 }
+
+// NewLocal returns an in-memory adapter for one namespace. Cluster adapters
+// use it for their local bookkeeping and delivery.
+func NewLocal(nsp Namespace, cfg MemoryConfig) *Memory {
+	return &Memory{
+		nsp:      nsp,
+		rooms:    make(map[string]map[string]struct{}),
+		sids:     make(map[string]map[string]struct{}),
+		recovery: cfg.Recovery,
+		sessions: make(map[string]persisted),
+	}
+}
+
+// HasRoom reports whether a room has a member on this node.
+func (m *Memory) HasRoom(room string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.rooms[room]) > 0
+}
+
+// Targets returns the ids of the local sockets that opts selects.
+func (m *Memory) Targets(opts BroadcastOptions) []string { return m.targets(opts) }
 
 // Memory is the in-memory adapter. Cluster adapters embed it for their
 // local bookkeeping.
