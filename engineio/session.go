@@ -3,6 +3,7 @@ package engineio
 import (
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -337,11 +338,9 @@ func (s *Session) onPingTimeout() { s.closeWith(ReasonPingTimeout, false) }
 func (s *Session) onPacket(p packet) {
 	switch p.typ {
 	case packetMessage:
-		s.deliverMu.Lock()
-		if s.onMessage != nil {
-			s.onMessage(p.data, p.binary)
+		if s.deliver(p) {
+			s.closeWith(ReasonTransportError, false)
 		}
-		s.deliverMu.Unlock()
 	case packetPong:
 		if s.protocol == 3 {
 			s.closeWith(ReasonTransportError, false) // v3 servers never ping
@@ -379,4 +378,21 @@ func (s *Session) onPacket(p packet) {
 	default:
 		// open, upgrade and noop carry nothing for an established session.
 	}
+}
+
+// deliver hands a message to the application. A panic in the handler is
+// logged and reported (panicked true) so only this session closes.
+func (s *Session) deliver(p packet) (panicked bool) {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			s.srv.log.Error("engineio: message handler panicked", "sid", s.id, "panic", r, "stack", string(debug.Stack()))
+			panicked = true
+		}
+	}()
+	if s.onMessage != nil {
+		s.onMessage(p.data, p.binary)
+	}
+	return false
 }
