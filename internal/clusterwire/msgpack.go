@@ -130,7 +130,11 @@ func appendMsgpackNumber(dst []byte, f float64) []byte {
 			return appendMsgpackInt(dst, int64(f))
 		}
 	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xcb), math.Float64bits(f))
+	bits := math.Float64bits(f)
+	if f != f {
+		bits = canonicalNaN
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xcb), bits)
 }
 
 func appendMsgpackStr(dst []byte, s string) []byte {

@@ -104,8 +104,17 @@ func Uint(u uint64) Value {
 	return Value{kind: KindUint, bits: u}
 }
 
-// Float returns a float Value.
-func Float(f float64) Value { return Value{kind: KindFloat, bits: math.Float64bits(f)} }
+// Float returns a float Value. Every NaN is stored as JavaScript's NaN
+// (0x7ff8000000000000).
+func Float(f float64) Value {
+	if f != f {
+		return Value{kind: KindFloat, bits: canonicalNaN}
+	}
+	return Value{kind: KindFloat, bits: math.Float64bits(f)}
+}
+
+// canonicalNaN is the NaN V8 writes.
+const canonicalNaN = 0x7ff8000000000000
 
 // Str returns a string Value.
 func Str(s string) Value { return Value{kind: KindString, str: s} }
