@@ -70,11 +70,14 @@
     return this;
   };
 
+  // _call runs user code; its exceptions are rethrown later so they cannot break the client.
+  P._call = function (fn, args) {
+    try { fn.apply(this, args); } catch (e) { setTimeout(function () { throw e; }); }
+  };
+
   P._fire = function (event, args) {
     var list = (this._handlers[event] || []).slice();
-    for (var i = 0; i < list.length; i++) {
-      try { list[i].apply(this, args); } catch (e) { setTimeout(function () { throw e; }); }
-    }
+    for (var i = 0; i < list.length; i++) this._call(list[i], args);
   };
 
   P.emit = function (event) {
@@ -103,7 +106,10 @@
       this._reconnect();
       return this;
     }
-    ws.onmessage = function (ev) { if (ws === self._ws && typeof ev.data === "string") self._onEngine(ev.data); };
+    ws.onmessage = function (ev) {
+      if (ws !== self._ws || typeof ev.data !== "string") return;
+      try { self._onEngine(ev.data); } catch (e) { self._lost("parse error"); }
+    };
     ws.onclose = function () { if (ws === self._ws) self._lost(self.connected ? "transport close" : null); };
     ws.onerror = function () { if (ws === self._ws) self._lost(self.connected ? "transport error" : null); };
     return this;
@@ -117,7 +123,6 @@
     return this;
   };
   P.close = P.disconnect;
-
   P._prefix = function () { return this.nsp === "/" ? "" : this.nsp + ","; };
 
   P._send = function (pkt) {
@@ -202,8 +207,7 @@
     var start = i;
     while (i < s.length && s.charAt(i) >= "0" && s.charAt(i) <= "9") i++;
     var id = i > start ? s.slice(start, i) : null;
-    var body;
-    try { body = i < s.length ? JSON.parse(s.slice(i)) : undefined; } catch (e) { return this._lost("parse error"); }
+    var body = i < s.length ? JSON.parse(s.slice(i)) : undefined; // a bad packet throws: "parse error"
     switch (type) {
       case "0": // CONNECT reply
         this.id = body && body.sid;
@@ -235,7 +239,7 @@
         var fn = this._acks[id];
         if (fn) {
           delete this._acks[id];
-          fn.apply(this, Array.isArray(body) ? body : []);
+          this._call(fn, Array.isArray(body) ? body : []);
         }
         break;
       case "4": // CONNECT_ERROR: reported, no automatic retry
