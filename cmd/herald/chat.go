@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-rt/herald"
 )
@@ -51,9 +52,7 @@ func setupChat(srv *herald.Server) {
 			if m.Room == "" || strings.TrimSpace(text) == "" {
 				return
 			}
-			if len(text) > 2000 {
-				text = text[:2000]
-			}
+			text = truncate(text, 2000)
 			srv.To(m.Room).Emit("said", map[string]any{
 				"room": m.Room, "nick": m.Nick, "text": text, "time": time.Now().UnixMilli(),
 			})
@@ -97,8 +96,16 @@ func clean(s, def string) string {
 	if s == "" {
 		return def
 	}
-	if len(s) > 40 {
-		s = s[:40]
+	return truncate(s, 40)
+}
+
+// truncate cuts s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
