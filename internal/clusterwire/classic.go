@@ -266,7 +266,9 @@ func DecodeRequest(msg []byte) (*Request, error) {
 		return nil, err
 	}
 	r.Close = v.Get("close").Truthy()
-	r.Data, r.Attachments = ValueToData(v.Get("data"))
+	if r.Data, r.Attachments, err = packetData(v.Get("data")); err != nil {
+		return nil, err
+	}
 	if p := v.Get("packet"); p.kind != KindUndefined {
 		if r.Packet, err = decodePacket(p, "/"); err != nil {
 			return nil, err
@@ -421,11 +423,12 @@ func DecodeResponse(msg []byte) (*Response, error) {
 	default:
 		r.Type = ReqRemoteJoin
 	}
-	switch r.Type {
-	case ReqBroadcastAck:
-		r.Data, r.Attachments = ValueToData(v.Get("packet"))
-	default:
-		r.Data, r.Attachments = ValueToData(v.Get("data"))
+	key := "data"
+	if r.Type == ReqBroadcastAck {
+		key = "packet"
+	}
+	if r.Data, r.Attachments, err = packetData(v.Get(key)); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -266,7 +266,9 @@ func DecodeClusterMessage(msg []byte) (*ClusterMessage, error) {
 			return nil, err
 		}
 	} else {
-		m.Data, m.Attachments = ValueToData(p)
+		if m.Data, m.Attachments, err = packetData(p); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }

@@ -266,7 +266,10 @@ func decodePacket(v Value, defaultNsp string) (parser.Packet, error) {
 		return p, malformed("packet type %v", v.Get("type"))
 	}
 	p.Type = parser.Type(t)
-	p.Data, p.Attachments = ValueToData(v.Get("data"))
+	var err error
+	if p.Data, p.Attachments, err = packetData(v.Get("data")); err != nil {
+		return p, err
+	}
 	switch nsp := v.Get("nsp"); nsp.kind {
 	case KindUndefined:
 		p.Namespace = defaultNsp

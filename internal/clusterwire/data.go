@@ -37,12 +37,49 @@ func DataToValue(data json.RawMessage, attachments [][]byte) (Value, error) {
 // depth-first order, and is returned in attachments (sharing v's memory).
 // Dates become ISO strings, NaN and ±Inf become null. The undefined Value
 // gives nil data.
+//
+// As with socket.io-parser, a map of v that looks like a placeholder is
+// indistinguishable from one in the result when v also holds binary; the
+// message decoders of this package reject such data.
 func ValueToData(v Value) (data json.RawMessage, attachments [][]byte) {
 	if v.kind == KindUndefined {
 		return nil, nil
 	}
 	data = appendJSON(make([]byte, 0, 64), v, &attachments)
 	return data, attachments
+}
+
+// packetData is ValueToData for the message decoders: it refuses a value
+// that holds binary together with a map that socket.io-parser would take
+// for a placeholder ({"_placeholder":true,...}), since the packet built
+// from it would not mean what was sent.
+func packetData(v Value) (json.RawMessage, [][]byte, error) {
+	if v.HasBinary() && hasPlaceholderMap(v) {
+		return nil, nil, malformed("data holds binary and an object that reads as a placeholder")
+	}
+	data, atts := ValueToData(v)
+	return data, atts, nil
+}
+
+func hasPlaceholderMap(v Value) bool {
+	switch v.kind {
+	case KindArray:
+		for _, e := range v.arr {
+			if hasPlaceholderMap(e) {
+				return true
+			}
+		}
+	case KindMap:
+		if ph := v.Get("_placeholder"); ph.kind == KindBool && ph.bits != 0 {
+			return true
+		}
+		for _, m := range v.obj {
+			if hasPlaceholderMap(m.Value) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // DataToMsgpack appends to dst the MessagePack encoding (as notepack.io
