@@ -146,10 +146,11 @@ httpServer.listen(port, host, () => {
   console.error(`level=INFO msg="testserver listening" addr=${a.address}:${a.port} mode=sio impl=node`);
 });
 
+// io.close() closes every Engine.IO socket (pending polls get a close packet)
+// and the HTTP server; connections still open a moment later are cut.
 const shutdown = () => {
-  io.close();
-  httpServer.close(() => process.exit(0));
-  httpServer.closeAllConnections?.();
+  io.close(() => process.exit(0));
+  setTimeout(() => httpServer.closeAllConnections?.(), 200).unref();
   setTimeout(() => process.exit(1), 5000).unref();
 };
 process.on("SIGTERM", shutdown);
