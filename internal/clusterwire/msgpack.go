@@ -422,17 +422,46 @@ func (d *msgpackDecoder) mapOf(n, depth int) (Value, error) {
 	return Map(members...), nil
 }
 
-// mapKey converts a decoded map key to the property name JavaScript uses.
+// mapKey converts a decoded map key to the property name JavaScript uses
+// (String(key)). Only date keys, whose string depends on the time zone,
+// are refused.
 func mapKey(k Value) (string, error) {
-	switch k.kind {
-	case KindString:
-		return k.str, nil
-	case KindBinary:
-		return decodeUTF8(k.bin), nil // Buffer.prototype.toString
-	case KindInt, KindUint, KindFloat, KindNil, KindUndefined, KindBool:
-		return jsScalarString(k), nil
+	s, ok := appendKeyString(nil, k, false)
+	if !ok {
+		return "", malformed("msgpack: map key of kind %v", k.kind)
 	}
-	return "", malformed("msgpack: map key of kind %v", k.kind)
+	return string(s), nil
+}
+
+// appendKeyString appends String(v); inArray selects Array.prototype.join's
+// conversion of elements, where null and undefined are empty.
+func appendKeyString(dst []byte, v Value, inArray bool) ([]byte, bool) {
+	switch v.kind {
+	case KindString:
+		return append(dst, v.str...), true
+	case KindBinary:
+		return append(dst, decodeUTF8(v.bin)...), true // Buffer.prototype.toString
+	case KindNil, KindUndefined:
+		if inArray {
+			return dst, true
+		}
+	case KindArray:
+		for i, e := range v.arr {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var ok bool
+			if dst, ok = appendKeyString(dst, e, true); !ok {
+				return dst, false
+			}
+		}
+		return dst, true
+	case KindMap:
+		return append(dst, "[object Object]"...), true
+	case KindDate:
+		return dst, false
+	}
+	return append(dst, jsScalarString(v)...), true
 }
 
 // extValue decodes an extension as notepack.io 3.0.1 does. c is the

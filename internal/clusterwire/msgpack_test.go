@@ -207,6 +207,9 @@ func TestDecodeMsgpack(t *testing.T) {
 		{"82c0c3c2c0", Map(Member{"null", Bool(true)}, Member{"false", Nil()})},
 		{"81cb3ff8000000000000c0", Map(Member{"1.5", Nil()})},
 		{"81c4026869c0", Map(Member{"hi", Nil()})},
+		{"81d782ade4d430d6de47be12", Map(Member{"-126,\ufffd\ufffd\ufffd0\ufffd\ufffdG\ufffd", Int(18)})}, // ext key: [type, Buffer]
+		{"8193c0a161c3c0", Map(Member{",a,true", Nil()})},
+		{"8180c0", Map(Member{"[object Object]", Nil()})},
 		// Duplicate keys are kept in order; Get returns the last one.
 		{"82a16101a16102", Map(Member{"a", Int(1)}, Member{"a", Int(2)})},
 		// Timestamps (extension -1).
@@ -278,8 +281,6 @@ func TestDecodeMsgpackErrors(t *testing.T) {
 		"c9ffffffff00",      // huge claimed ext
 		"81",                // map without members
 		"81a161",            // map member without value
-		"8191c0c0",          // array key
-		"8180c0",            // map key
 		"81d6ff00000000c0",  // date key
 		"c705ff0000000000",  // timestamp 96 of 5 bytes
 		"d6ff000000",        // short fixext
