@@ -152,7 +152,7 @@ func (r *Request) DefaultFormat() Format {
 
 // Value returns r as the object Node.js builds for it.
 func (r *Request) Value() (Value, error) {
-	var m members
+	m := make(members, 0, 5)
 	if r.UID != "" {
 		m.add("uid", Str(r.UID))
 	}
@@ -317,7 +317,7 @@ func (r *Response) DefaultFormat() Format {
 
 // Value returns r as the object Node.js builds for it.
 func (r *Response) Value() (Value, error) {
-	var m members
+	m := make(members, 0, 5)
 	typed := r.Type == ReqServerSideEmit || r.Type == ReqBroadcastClientCount || r.Type == ReqBroadcastAck
 	if typed {
 		m.add("type", Int(int64(r.Type)))

@@ -113,7 +113,7 @@ type ClusterMessage struct {
 // dataValue returns the data member of m, undefined for the types that
 // have none.
 func (m *ClusterMessage) dataValue() (Value, error) {
-	var d members
+	d := make(members, 0, 3)
 	switch m.Type {
 	case MsgInitialHeartbeat, MsgHeartbeat, MsgAdapterClose:
 		return Value{}, nil
@@ -165,7 +165,7 @@ func (m *ClusterMessage) Value() (Value, error) {
 	if err != nil {
 		return Value{}, err
 	}
-	var o members
+	o := make(members, 0, 4)
 	o.add("type", Int(int64(m.Type)))
 	o.add("data", data)
 	o.add("uid", Str(m.UID))

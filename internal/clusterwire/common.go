@@ -89,7 +89,7 @@ func stringsValue(ss []string) Value {
 // it: volatile, compress, expectSingleResponse, timeout (milliseconds),
 // each only when set. Local is never published.
 func flagsValue(f adapter.Flags) Value {
-	var m members
+	m := make(members, 0, 5)
 	if f.Volatile {
 		m.add("volatile", Bool(true))
 	}
@@ -111,7 +111,7 @@ func flagsValue(f adapter.Flags) Value {
 
 // optsValue returns {rooms, except[, flags]} in the given order.
 func optsValue(o *adapter.BroadcastOptions, withFlags bool, order KeyOrder) Value {
-	var m members
+	m := make(members, 0, 5)
 	m.add("rooms", stringsValue(o.Rooms))
 	if withFlags && order == EmitterOrder {
 		m.add("flags", flagsValue(o.Flags))
@@ -235,7 +235,7 @@ func wirePacketType(t parser.Type) parser.Type {
 // converted with [DataToValue], nsp ("/" for "") only with withNsp, id
 // only when set.
 func packetValue(p *parser.Packet, withNsp bool) (Value, error) {
-	var m members
+	m := make(members, 0, 5)
 	m.add("type", Int(int64(wirePacketType(p.Type))))
 	data, err := DataToValue(p.Data, p.Attachments)
 	if err != nil {

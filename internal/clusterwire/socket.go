@@ -25,7 +25,7 @@ type SocketRecord struct {
 }
 
 func (r *SocketRecord) value() Value {
-	var m members
+	m := make(members, 0, 9)
 	m.add("id", Str(r.ID))
 	m.add("handshake", r.Handshake)
 	m.add("rooms", stringsValue(r.Rooms))
@@ -73,7 +73,7 @@ func NewSocketRecord(info adapter.SocketInfo) (SocketRecord, error) {
 	if err != nil {
 		return SocketRecord{}, err
 	}
-	var m members
+	m := make(members, 0, 9)
 	m.add("headers", stringMap(h.Headers))
 	m.add("time", Str(h.Time))
 	m.add("address", Str(h.Address))
