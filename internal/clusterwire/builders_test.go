@@ -533,6 +533,20 @@ func TestDecodeStreamsMessages(t *testing.T) {
 	if !reflect.DeepEqual(*d, want) {
 		t.Errorf("decoded %+v\nwant %+v", *d, want)
 	}
+	// A stream entry of step 02: fields uid, nsp, type "3", data (JSON).
+	data := mustValue(t, `{"packet":{"type":2,"data":["room-msg","x"]},"opts":{"rooms":["r1"],"except":["r2"],"flags":{}}}`)
+	e, err := ClusterMessageFromValue(Map(Member{"type", Int(3)}, Member{"data", data}, Member{"uid", Str("32f19d54aa564dce")}, Member{"nsp", Str("/")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantE := ClusterMessage{Type: MsgBroadcast, UID: "32f19d54aa564dce", Nsp: "/", Packet: event(t, "/", "room-msg", "x"), Opts: adapter.BroadcastOptions{Rooms: []string{"r1"}, Except: []string{"r2"}}}
+	if !reflect.DeepEqual(*e, wantE) {
+		t.Errorf("stream entry: %+v\nwant %+v", *e, wantE)
+	}
+	dv, err := wantE.DataValue()
+	if err != nil || string(EncodeJSON(dv)) != `{"packet":{"type":2,"data":["room-msg","x"]},"opts":{"rooms":["r1"],"except":["r2"],"flags":{}}}` {
+		t.Errorf("DataValue: %s %v", EncodeJSON(dv), err)
+	}
 	// XADD data of step 03: msgpack of {packet, opts} (base64 on the stream).
 	v, err := DecodeMsgpack(mustHex(t, "82a67061636b657482a47479706502a46461746192a362696ec403010203a46f70747383a5726f6f6d7390a665786365707490a5666c61677380"))
 	if err != nil {

@@ -110,9 +110,10 @@ type ClusterMessage struct {
 	Attachments [][]byte
 }
 
-// dataValue returns the data member of m, undefined for the types that
-// have none.
-func (m *ClusterMessage) dataValue() (Value, error) {
+// DataValue returns the data member of m, undefined for the types that
+// have none. The Redis streams adapter writes it on its own, as the data
+// field of a stream entry (JSON, or base64 of msgpack when it has binary).
+func (m *ClusterMessage) DataValue() (Value, error) {
 	d := make(members, 0, 3)
 	switch m.Type {
 	case MsgInitialHeartbeat, MsgHeartbeat, MsgAdapterClose:
@@ -161,7 +162,7 @@ func (m *ClusterMessage) dataValue() (Value, error) {
 // Value returns m as the object {type, data, uid, nsp} socket.io-adapter
 // builds; data is left out for the types without data.
 func (m *ClusterMessage) Value() (Value, error) {
-	data, err := m.dataValue()
+	data, err := m.DataValue()
 	if err != nil {
 		return Value{}, err
 	}
@@ -211,6 +212,14 @@ func DecodeClusterMessage(msg []byte) (*ClusterMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ClusterMessageFromValue(v)
+}
+
+// ClusterMessageFromValue reads a ClusterAdapter message from its decoded
+// object {type, data, uid, nsp}, as [DecodeClusterMessage] does; a stream
+// entry's fields can be assembled into such a map.
+func ClusterMessageFromValue(v Value) (*ClusterMessage, error) {
+	var err error
 	if v.kind != KindMap {
 		return nil, malformed("cluster message is a %v, not a map", v.kind)
 	}
@@ -227,11 +236,12 @@ func DecodeClusterMessage(msg []byte) (*ClusterMessage, error) {
 		return nil, err
 	}
 	d := v.Get("data")
-	switch d.kind {
-	case KindUndefined, KindNil:
+	switch {
+	case d.kind == KindUndefined || d.kind == KindNil:
 		return m, nil
-	case KindMap:
-	default:
+	case m.Type < MsgBroadcast || m.Type > MsgBroadcastAck:
+		return m, nil // Node.js does not read the data of other types
+	case d.kind != KindMap:
 		return nil, malformed("cluster message data is a %v, not a map", d.kind)
 	}
 	if m.RequestID, err = optString(d.Get("requestId"), "requestId"); err != nil {
