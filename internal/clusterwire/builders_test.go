@@ -100,6 +100,9 @@ func TestBuildClassicBroadcasts(t *testing.T) {
 		got, err := EncodeBroadcast(&c.b, c.order)
 		checkBytes(t, c.appendix+c.step, got, err, want)
 
+		if uid, ok := BroadcastUID(want); !ok || uid != c.b.UID {
+			t.Errorf("%s%s: BroadcastUID %q %v", c.appendix, c.step, uid, ok)
+		}
 		// Decoding gives the same broadcast back.
 		d, err := DecodeBroadcast(want)
 		if err != nil {

@@ -111,7 +111,7 @@ func (m SubscriptionMode) String() string {
 func LooksLikeSocketID(room string) bool {
 	n := 0
 	for _, r := range room {
-		n += len(utf16.AppendRune(nil, r))
+		n += utf16.RuneLen(r)
 		if n > 20 {
 			return false
 		}

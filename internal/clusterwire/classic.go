@@ -74,6 +74,33 @@ func DecodeBroadcast(msg []byte) (*Broadcast, error) {
 	return b, nil
 }
 
+// BroadcastUID returns the uid of a classic broadcast message without
+// decoding the rest, so that a node can drop its own echo cheaply (every
+// broadcast a node publishes comes back to it through its pattern
+// subscription). ok is false if msg does not start like a broadcast; the
+// message may still be malformed further on.
+func BroadcastUID(msg []byte) (uid string, ok bool) {
+	d := msgpackDecoder{b: msg}
+	if len(msg) == 0 {
+		return "", false
+	}
+	switch c := msg[0]; { // an array of at least 3 elements
+	case c >= 0x93 && c <= 0x9f:
+		d.off = 1
+	case c == 0xdc:
+		d.off = 3
+	case c == 0xdd:
+		d.off = 5
+	default:
+		return "", false
+	}
+	v, err := d.value(1)
+	if err != nil {
+		return "", false
+	}
+	return roomName(v)
+}
+
 // RequestType is the type of a classic adapter request or response
 // (reference §1.4). It is a different numbering from [MessageType].
 type RequestType int

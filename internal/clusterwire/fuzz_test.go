@@ -209,9 +209,13 @@ func FuzzDataToMsgpack(f *testing.F) {
 func FuzzDecodeBroadcast(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		uid, uidOK := BroadcastUID(b)
 		m, err := DecodeBroadcast(b)
 		if err != nil {
 			return
+		}
+		if !uidOK || uid != m.UID {
+			t.Fatalf("BroadcastUID %q %v, decoded %q", uid, uidOK, m.UID)
 		}
 		for _, order := range []KeyOrder{AdapterOrder, EmitterOrder} {
 			b1, err := EncodeBroadcast(m, order)

@@ -482,8 +482,12 @@ func jsScalarString(v Value) string {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s quoted as JSON.stringify does: only ", \ and
-// control characters are escaped (\b \f \n \r \t or \u00xx).
+// control characters are escaped (\b \f \n \r \t or \u00xx). Invalid
+// UTF-8 (which no decoder of this package produces) is replaced by U+FFFD.
 func appendJSONString(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = decodeUTF8([]byte(s))
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
