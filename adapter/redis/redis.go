@@ -1,0 +1,161 @@
+// Package redis provides Socket.IO adapters over Redis pub/sub that are
+// byte-compatible with the official Node.js adapters, so Herald nodes,
+// Node.js socket.io nodes and emitters in any language can share one Redis:
+//
+//   - NewAdapter: the classic adapter (PUBLISH/PSUBSCRIBE), compatible with
+//     @socket.io/redis-adapter 8.x createAdapter and @socket.io/redis-emitter.
+//   - NewShardedAdapter: the sharded adapter (SPUBLISH/SSUBSCRIBE, Redis 7+),
+//     compatible with @socket.io/redis-adapter 8.x createShardedAdapter.
+//
+// Both take two rueidis clients: one for commands (publishing, PUBSUB
+// NUMSUB) and one whose connection carries the subscriptions, so that a
+// burst of incoming messages never delays publishing. Dial creates both
+// from a URL. Each works with a standalone Redis, Sentinel or Cluster (the
+// client decides).
+//
+// Failures: when Redis goes away, broadcasts still reach this node's own
+// sockets and Publish errors are returned; subscriptions are re-established
+// by themselves when Redis comes back; cluster requests (FetchSockets,
+// ServerSideEmit with acks, ...) fail with adapter.ErrTimeout after
+// Config.RequestsTimeout. Pub/sub is at-most-once: messages published while
+// a node is disconnected are lost to it.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Config configures the Redis adapters. The zero value is valid.
+type Config struct {
+	// Key is the channel prefix (key in the classic adapter, channelPrefix
+	// in the sharded one). If empty, "socket.io" is used.
+	Key string
+	// RequestsTimeout bounds cluster requests: FetchSockets, ServerSideEmit
+	// with acks, and broadcasts with acks without their own timeout. If
+	// zero, 5s is used.
+	RequestsTimeout time.Duration
+	// PublishOnSpecificResponseChannel makes this node answer requests on
+	// the requester's own response channel instead of the shared one
+	// (classic adapter only; as in the Node.js option).
+	PublishOnSpecificResponseChannel bool
+	// SubscriptionMode selects the sharded adapter's subscriptions:
+	// "dynamic" (default), "static" or "dynamic-private".
+	SubscriptionMode string
+	// Logger receives diagnostics. If nil, nothing is logged.
+	Logger *slog.Logger
+}
+
+func (c *Config) key() string {
+	if c.Key == "" {
+		return "socket.io"
+	}
+	return c.Key
+}
+
+func (c *Config) requestsTimeout() time.Duration {
+	if c.RequestsTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return c.RequestsTimeout
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(discardHandler{})
+	}
+	return c.Logger
+}
+
+// Clients are the two connections an adapter uses.
+type Clients struct {
+	// Pub sends commands: PUBLISH, SPUBLISH, PUBSUB.
+	Pub rueidis.Client
+	// Sub carries the subscriptions.
+	Sub rueidis.Client
+}
+
+// Close closes both clients.
+func (c *Clients) Close() {
+	c.Pub.Close()
+	c.Sub.Close()
+}
+
+// Dial connects to Redis at url (redis://[user:password@]host:port[/db],
+// rediss:// for TLS; a Cluster is detected by itself; Sentinel with
+// ?master_set=NAME) and checks that the server takes writes: it fails with
+// a clear error against a read-only replica.
+func Dial(ctx context.Context, url string) (*Clients, error) {
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis: bad URL %q: %w", url, err)
+	}
+	opt.DisableCache = true
+	pub, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("redis: cannot connect to %s: %w", redactURL(url), err)
+	}
+	sub, err := rueidis.NewClient(opt)
+	if err != nil {
+		pub.Close()
+		return nil, fmt.Errorf("redis: cannot connect to %s: %w", redactURL(url), err)
+	}
+	c := &Clients{Pub: pub, Sub: sub}
+	if err := CheckWritable(ctx, pub); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// ErrReadOnlyReplica is returned (wrapped) when the Redis server is a
+// replica: a replica accepts PUBLISH but delivers it only to its own
+// subscribers, so nodes split across primary and replicas silently miss
+// each other's messages.
+var ErrReadOnlyReplica = errors.New("redis: server is a read-only replica")
+
+// CheckWritable verifies that every node the client talks to is a primary.
+func CheckWritable(ctx context.Context, c rueidis.Client) error {
+	for addr, node := range c.Nodes() {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("redis: cannot check the role of %s: %w", addr, err)
+		}
+		if len(role) == 0 {
+			continue
+		}
+		name, _ := role[0].ToString()
+		if name == "slave" || name == "replica" {
+			if c.Mode() == rueidis.ClientModeCluster {
+				continue // replicas of a cluster are expected; writes go to primaries
+			}
+			return fmt.Errorf("%w: %s; point --redis at the primary (or use Sentinel with ?master_set=NAME)", ErrReadOnlyReplica, addr)
+		}
+	}
+	return nil
+}
+
+func redactURL(url string) string {
+	if i := strings.Index(url, "@"); i >= 0 {
+		if j := strings.Index(url, "://"); j >= 0 && j < i {
+			return url[:j+3] + "***" + url[i:]
+		}
+	}
+	return url
+}
+
+// discardHandler is a slog.Handler that drops everything.
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }
