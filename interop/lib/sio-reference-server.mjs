@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The Node.js reference for `testserver --mode sio`: the official `socket.io`
 // 4.8.4 server implementing the DESIGN.md contract (namespaces / and /custom,
-// the event table), plus the `/private` namespace the sio/ tests expect (its
-// middleware rejects unless auth.token === "secret", with message
-// "not authorized" and data {why: "token"}). It accepts the testserver flags
+// the event table), plus the testserver's additions to it: the `/private`
+// namespace (its middleware rejects unless auth.token === "secret", with
+// message "not authorized" and data {why: "token"}) and the `volatile` and
+// `local` flags of `broadcast`. It accepts the testserver flags
 // and logs the same "testserver listening" line, so the sio/ tests can be
 // pointed at it to check their expectations against the reference:
 //
