@@ -40,6 +40,13 @@ func (s *Session) handlePollGet(w http.ResponseWriter, r *http.Request) {
 	upgradeWaited := false
 	for {
 		switch {
+		case s.state == stateClosing && len(s.queue) > 0:
+			// The farewell goes in the next poll, after these.
+			batch := s.takeQueueLocked()
+			s.pollActive = false
+			s.mu.Unlock()
+			s.writePoll(w, batch)
+			return
 		case s.state != stateOpen:
 			batch := s.takeQueueLocked()
 			farewell := s.farewell

@@ -249,16 +249,23 @@ func (s *Session) closeWith(reason CloseReason, graceful bool) {
 	case s.transport == TransportWebSocket && s.ws != nil:
 		s.state = stateClosed
 		s.ws.closeLocked(s, graceful)
+	case graceful && s.transport == TransportPolling:
+		// Keep the session reachable until the client has polled what is
+		// queued and then, in a poll of its own, the close packet: the
+		// official client handles a close at once but decoded packets a
+		// tick later, so a close in the same payload would overtake them.
+		s.state = stateClosing
+		lingering = true
+		s.lingering = time.AfterFunc(s.srv.lingerTimeout(), func() { s.srv.remove(s) })
+		if s.pollWake != nil {
+			close(s.pollWake)
+			s.pollWake = nil
+		}
 	case s.pollWake != nil:
 		// A GET is waiting: it writes the queue and the farewell.
 		s.state = stateClosed
 		close(s.pollWake)
 		s.pollWake = nil
-	case graceful && s.transport == TransportPolling:
-		// Keep the session reachable so the next poll gets the farewell.
-		s.state = stateClosing
-		lingering = true
-		s.lingering = time.AfterFunc(s.srv.lingerTimeout(), func() { s.srv.remove(s) })
 	default:
 		s.state = stateClosed
 	}

@@ -96,6 +96,19 @@ func (a *classic) start(sub rueidis.Client) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.recv = newReceiver(sub, a.log, a.onMessage)
+	probe := clusterwire.RoomChannel(a.key, a.name, a.probeRoom)
+	probeResp := []byte(`{"requestId":"` + a.probeRoom + `"}`)
+	a.recv.intercept = func(m rueidis.PubSubMessage) bool {
+		switch {
+		case m.Channel == probe:
+			a.recv.markReady("psubscribe")
+		case m.Channel == a.specificChannel && m.Message == string(probeResp):
+			a.recv.markReady("subscribe")
+		default:
+			return false
+		}
+		return true
+	}
 	a.recv.start(ctx)
 	pattern := clusterwire.BroadcastPattern(a.key, a.name)
 	a.recv.subscribe(ctx, "psubscribe", func() rueidis.Completed {
@@ -108,8 +121,6 @@ func (a *classic) start(sub rueidis.Client) error {
 	// nothing published right after startup is missed.
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	probe := clusterwire.RoomChannel(a.key, a.name, a.probeRoom)
-	probeResp := []byte(`{"requestId":"` + a.probeRoom + `"}`)
 	for {
 		a.publish(wctx, probe, []byte{0xc0})
 		a.publish(wctx, a.specificChannel, probeResp)

@@ -97,6 +97,12 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 		return nil, fmt.Errorf("redis: bad URL %q: %w", url, err)
 	}
 	opt.DisableCache = true
+	// rueidis backs off up to 1s between retries and never resets within a
+	// subscription; a short cap brings subscriptions back within tens of
+	// milliseconds once Redis answers again (see docs/decisions.md).
+	opt.RetryDelay = func(attempts int, _ rueidis.Completed, _ error) time.Duration {
+		return min(time.Duration(attempts)*10*time.Millisecond, 50*time.Millisecond)
+	}
 	pub, err := rueidis.NewClient(opt)
 	if err != nil {
 		return nil, fmt.Errorf("redis: cannot connect to %s: %w", redactURL(url), err)

@@ -43,3 +43,24 @@ func TestClassicConformance(t *testing.T) {
 	}
 	adaptertest.Run(t, newCluster, adaptertest.Options{MaxNodes: 3})
 }
+
+func TestShardedConformance(t *testing.T) {
+	r := testutil.StartRedis(t)
+	for _, mode := range []string{"dynamic", "static", "dynamic-private"} {
+		t.Run(mode, func(t *testing.T) {
+			newCluster := func(t *testing.T, cfg adaptertest.ClusterConfig) []adapter.Factory {
+				key := fmt.Sprintf("test%d", clusterSeq.Add(1))
+				var nodes []adapter.Factory
+				for range cfg.Nodes {
+					nodes = append(nodes, redis.NewShardedAdapter(dial(t, r.URL()), redis.Config{
+						Key:              key,
+						SubscriptionMode: mode,
+						RequestsTimeout:  3 * time.Second,
+					}))
+				}
+				return nodes
+			}
+			adaptertest.Run(t, newCluster, adaptertest.Options{MaxNodes: 3})
+		})
+	}
+}

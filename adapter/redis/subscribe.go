@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -17,6 +18,11 @@ type receiver struct {
 	sub    rueidis.Client
 	log    *slog.Logger
 	handle func(rueidis.PubSubMessage)
+	// intercept, if set, sees each message on the connection's goroutine
+	// first and may consume it (subscription probes): confirming a
+	// subscription must not wait behind the handler, which may itself be
+	// the one waiting for the confirmation.
+	intercept func(rueidis.PubSubMessage) bool
 
 	inbox chan rueidis.PubSubMessage
 	wg    sync.WaitGroup
@@ -57,23 +63,28 @@ func (r *receiver) start(ctx context.Context) {
 // the connection fails, it subscribes again after a short backoff. name
 // identifies it for waitReady; probe, if set, is called once the
 // subscription is (re)established to confirm it by a round trip.
-func (r *receiver) subscribe(ctx context.Context, name string, cmd func() rueidis.Completed) {
+func (r *receiver) subscribe(ctx context.Context, name string, cmd func() rueidis.Completed) *subscription {
 	r.mu.Lock()
 	r.ready[name] = make(chan struct{})
+	r.readyOK[name] = false
 	r.mu.Unlock()
+	sub := &subscription{}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		backoff := 50 * time.Millisecond
-		for ctx.Err() == nil {
+		for ctx.Err() == nil && !sub.stopped.Load() {
 			started := time.Now()
 			err := r.sub.Receive(ctx, cmd(), func(m rueidis.PubSubMessage) {
+				if r.intercept != nil && r.intercept(m) {
+					return
+				}
 				select {
 				case r.inbox <- m:
 				case <-ctx.Done():
 				}
 			})
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || sub.stopped.Load() {
 				return
 			}
 			if time.Since(started) > 5*time.Second {
@@ -88,7 +99,16 @@ func (r *receiver) subscribe(ctx context.Context, name string, cmd func() rueidi
 			backoff = min(backoff*2, 2*time.Second)
 		}
 	}()
+	return sub
 }
+
+// subscription is one kept-alive subscription. Stop it before sending the
+// UNSUBSCRIBE command: Receive then returns and is not called again.
+// (Cancelling Receive's context instead makes the client unsubscribe on its
+// own schedule, which can undo a new subscription to the same channel.)
+type subscription struct{ stopped atomic.Bool }
+
+func (s *subscription) stop() { s.stopped.Store(true) }
 
 // markReady records that a subscription delivered its probe message.
 func (r *receiver) markReady(name string) {

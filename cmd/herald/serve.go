@@ -50,10 +50,6 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "herald serve:", err)
 		return 2
 	}
-	if opts.Adapter != "memory" {
-		fmt.Fprintln(stderr, "herald serve: the Redis adapters are not available in this version yet; use --adapter memory")
-		return 2
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(opts.LogLevel)); err != nil {
 		fmt.Fprintln(stderr, "herald serve: --log-level:", err)
@@ -86,8 +82,14 @@ func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.
 	if opts.Cookie {
 		cfg.Cookie = &engineio.CookieConfig{}
 	}
+	factory, closeAdapter, err := opts.BuildAdapter(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeAdapter()
 	srv, err := herald.NewServer(herald.Config{
 		Engine:   cfg,
+		Adapter:  factory,
 		Recovery: herald.RecoveryConfig{MaxDisconnection: opts.Recovery},
 		Logger:   log,
 	})

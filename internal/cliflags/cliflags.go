@@ -27,6 +27,7 @@ type Server struct {
 	EIO3          bool
 	Recovery      time.Duration
 	LogLevel      string
+	ShardedMode   string
 }
 
 // Defaults are the values a flag takes when neither it nor its environment
@@ -55,6 +56,7 @@ func Register(fs *flag.FlagSet, def Defaults) *Server {
 	fs.BoolVar(&s.Cookie, "cookie", envBool("cookie", false), "set the io cookie on polling handshakes, for cookie-based sticky balancers (env HERALD_COOKIE)")
 	fs.BoolVar(&s.EIO3, "eio3", envBool("eio3", false), "also accept Engine.IO v3 clients (socket.io-client 2.x) (env HERALD_EIO3)")
 	fs.DurationVar(&s.Recovery, "recovery", envDuration("recovery", 0), "enable connection-state recovery for disconnections up to this `duration`, e.g. 2m; 0 disables (env HERALD_RECOVERY)")
+	fs.StringVar(&s.ShardedMode, "sharded-mode", env("sharded-mode", "dynamic"), "subscriptions of --adapter redis-sharded: dynamic, static or dynamic-private (env HERALD_SHARDED_MODE)")
 	fs.StringVar(&s.LogLevel, "log-level", env("log-level", "info"), "log level: debug, info, warn, error (env HERALD_LOG_LEVEL)")
 	return s
 }
@@ -79,6 +81,11 @@ func (s *Server) Validate() error {
 	}
 	if s.Adapter != "memory" && s.Redis == "" {
 		return fmt.Errorf("--adapter %s needs --redis URL", s.Adapter)
+	}
+	switch s.ShardedMode {
+	case "dynamic", "static", "dynamic-private":
+	default:
+		return fmt.Errorf("--sharded-mode %q: want dynamic, static or dynamic-private", s.ShardedMode)
 	}
 	if s.PingInterval <= 0 || s.PingTimeout <= 0 {
 		return fmt.Errorf("--ping-interval and --ping-timeout must be positive")

@@ -61,7 +61,12 @@ func run(mode string, opts *cliflags.Server) error {
 		}
 		handler, shutdown = srv, srv.Shutdown
 	case "sio":
-		srv, err := newSocketIOServer(opts, log)
+		factory, closeAdapter, err := opts.BuildAdapter(context.Background(), log)
+		if err != nil {
+			return err
+		}
+		defer closeAdapter()
+		srv, err := newSocketIOServer(opts, log, factory)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald"
+	"github.com/herald-rt/herald/adapter"
 	"github.com/herald-rt/herald/internal/cliflags"
 )
 
@@ -28,10 +29,11 @@ func (r *rooms) UnmarshalJSON(b []byte) error {
 }
 
 // newSocketIOServer is --mode sio: the application of the DESIGN.md contract.
-func newSocketIOServer(opts *cliflags.Server, log *slog.Logger) (*herald.Server, error) {
+func newSocketIOServer(opts *cliflags.Server, log *slog.Logger, factory adapter.Factory) (*herald.Server, error) {
 	cfg := herald.Config{
-		Engine: engineConfig(opts, "/socket.io/", log),
-		Logger: log,
+		Engine:  engineConfig(opts, "/socket.io/", log),
+		Adapter: factory,
+		Logger:  log,
 	}
 	if opts.Recovery > 0 {
 		cfg.Recovery.MaxDisconnection = opts.Recovery

@@ -1,0 +1,623 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/herald-rt/herald/adapter"
+	"github.com/herald-rt/herald/internal/clusterwire"
+	"github.com/herald-rt/herald/parser"
+)
+
+// NewShardedAdapter returns the sharded Redis adapter (SPUBLISH/SSUBSCRIBE,
+// Redis 7 or later), wire-compatible with @socket.io/redis-adapter 8.x
+// createShardedAdapter. It speaks the ClusterAdapter protocol of
+// socket.io-adapter on the channels
+//
+//	<key>#<nsp>#         requests and broadcasts
+//	<key>#<nsp>#<uid>#   this node's responses
+//	<key>#<nsp>#<room>#  one room's broadcasts ("dynamic" modes)
+//
+// Config.SubscriptionMode chooses which room channels a node subscribes to:
+// "dynamic" (default; public rooms), "static" (none) or "dynamic-private"
+// (every room, socket ids included). Unlike @socket.io/redis-emitter, the
+// emitter package can reach clusters that use this adapter.
+func NewShardedAdapter(clients *Clients, cfg Config) adapter.Factory {
+	return func(nsp adapter.Namespace) (adapter.Adapter, error) {
+		mode := clusterwire.Dynamic
+		switch cfg.SubscriptionMode {
+		case "", "dynamic":
+		case "static":
+			mode = clusterwire.Static
+		case "dynamic-private":
+			mode = clusterwire.DynamicPrivate
+		default:
+			return nil, fmt.Errorf("redis: unknown subscription mode %q", cfg.SubscriptionMode)
+		}
+		a := &sharded{
+			Memory:  adapter.NewLocal(nsp, adapter.MemoryConfig{}),
+			nsp:     nsp,
+			name:    nsp.Name(),
+			pub:     clients.Pub,
+			sub:     clients.Sub,
+			cfg:     cfg,
+			key:     cfg.key(),
+			mode:    mode,
+			uid:     clusterwire.NewClusterID(),
+			log:     cfg.logger().With("adapter", "redis-sharded", "nsp", nsp.Name()),
+			pending: make(map[string]*pendingRequest),
+			acks:    make(map[string]*pendingAck),
+			rooms:   make(map[string]*subscription),
+		}
+		a.mainChannel = clusterwire.BroadcastChannel(a.key, a.name)
+		a.ownChannel = clusterwire.ShardedResponseChannel(a.key, a.name, a.uid)
+		if err := a.start(); err != nil {
+			a.Close()
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
+// sharded is one namespace's sharded Redis adapter.
+type sharded struct {
+	*adapter.Memory
+	nsp      adapter.Namespace
+	name     string
+	pub, sub rueidis.Client
+	cfg      Config
+	key      string
+	mode     clusterwire.SubscriptionMode
+	uid      string
+	log      *slog.Logger
+
+	mainChannel, ownChannel string
+
+	recv       *receiver
+	membership chan func() // joins/leaves from other nodes, applied in order
+	ctx        context.Context
+	cancel     context.CancelFunc
+
+	subMu   sync.Mutex // serialises room (un)subscriptions
+	mu      sync.Mutex // guards pending, acks, rooms, closed
+	pending map[string]*pendingRequest
+	acks    map[string]*pendingAck
+	rooms   map[string]*subscription // subscribed room channels
+	closed  bool
+}
+
+var _ adapter.Adapter = (*sharded)(nil)
+
+func (a *sharded) start() error {
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.recv = newReceiver(a.sub, a.log, a.onMessage)
+	probeBytes, _ := clusterwire.EncodeClusterMessage(a.probe())
+	probeRespBytes, _ := clusterwire.EncodeClusterMessage(a.probeResponse())
+	a.recv.intercept = func(m rueidis.PubSubMessage) bool {
+		switch m.Message {
+		case string(probeBytes), string(probeRespBytes):
+			a.recv.markReady(m.Channel)
+			return true
+		}
+		return false
+	}
+	a.recv.start(a.ctx)
+	a.membership = make(chan func(), 1024)
+	a.recv.wg.Add(1)
+	go func() {
+		defer a.recv.wg.Done()
+		for {
+			select {
+			case f := <-a.membership:
+				f()
+			case <-a.ctx.Done():
+				return
+			}
+		}
+	}()
+	for _, ch := range []string{a.mainChannel, a.ownChannel} {
+		a.recv.subscribe(a.ctx, ch, func() rueidis.Completed {
+			return a.sub.B().Ssubscribe().Channel(ch).Build()
+		})
+	}
+	wctx, wcancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer wcancel()
+	for {
+		a.spublish(wctx, a.mainChannel, a.probe())
+		a.spublish(wctx, a.ownChannel, a.probeResponse())
+		rctx, rcancel := context.WithTimeout(wctx, 200*time.Millisecond)
+		err := a.recv.waitReady(rctx, a.mainChannel, a.ownChannel)
+		rcancel()
+		if err == nil {
+			return nil
+		}
+		if wctx.Err() != nil {
+			return fmt.Errorf("redis: sharded subscriptions for namespace %s not established: %w", a.name, wctx.Err())
+		}
+	}
+}
+
+// probe is the message that confirms a subscription: a heartbeat, which
+// Node.js nodes of this adapter ignore.
+func (a *sharded) probe() *clusterwire.ClusterMessage {
+	return &clusterwire.ClusterMessage{Type: clusterwire.MsgHeartbeat, UID: a.uid, Nsp: a.name}
+}
+
+// probeResponse confirms the subscription to this node's response channel.
+func (a *sharded) probeResponse() *clusterwire.ClusterMessage {
+	return &clusterwire.ClusterMessage{Type: clusterwire.MsgBroadcastClientCount, UID: a.uid, Nsp: a.name, RequestID: "probe-" + a.uid}
+}
+
+func (a *sharded) spublish(ctx context.Context, channel string, m *clusterwire.ClusterMessage) error {
+	msg, err := clusterwire.EncodeClusterMessage(m)
+	if err != nil {
+		return err
+	}
+	return a.pub.Do(ctx, a.pub.B().Spublish().Channel(channel).Message(rueidis.BinaryString(msg)).Build()).Error()
+}
+
+// publish sends a request or broadcast where the subscription mode says.
+func (a *sharded) publish(ctx context.Context, m *clusterwire.ClusterMessage) error {
+	return a.spublish(ctx, clusterwire.ShardedChannel(a.key, a.name, a.mode, m), m)
+}
+
+func (a *sharded) respond(ctx context.Context, requester string, m *clusterwire.ClusterMessage) {
+	m.UID, m.Nsp = a.uid, a.name
+	if err := a.spublish(ctx, clusterwire.ShardedResponseChannel(a.key, a.name, requester), m); err != nil {
+		a.log.Warn("redis: cannot publish response", "err", err)
+	}
+}
+
+// AddAll implements adapter.Adapter; in the dynamic modes a room new on
+// this node gets its channel subscribed.
+func (a *sharded) AddAll(id string, rooms ...string) {
+	var fresh []string
+	if a.mode != clusterwire.Static {
+		for _, r := range rooms {
+			if !a.HasRoom(r) {
+				fresh = append(fresh, r)
+			}
+		}
+	}
+	a.Memory.AddAll(id, rooms...)
+	for _, r := range fresh {
+		// The same rule as the publishers' (a 20-character name is a
+		// socket id), so that a room's broadcasts go where it is heard.
+		if clusterwire.ShardedRoomSubscribed(a.mode, clusterwire.LooksLikeSocketID(r)) {
+			a.subscribeRoom(r)
+		}
+	}
+}
+
+// Del implements adapter.Adapter.
+func (a *sharded) Del(id, room string) {
+	a.Memory.Del(id, room)
+	if !a.HasRoom(room) {
+		a.unsubscribeRoom(room)
+	}
+}
+
+// DelAll implements adapter.Adapter.
+func (a *sharded) DelAll(id string) {
+	rooms := a.Memory.SocketRooms(id)
+	a.Memory.DelAll(id)
+	for _, r := range rooms {
+		if !a.HasRoom(r) {
+			a.unsubscribeRoom(r)
+		}
+	}
+}
+
+// subscribeRoom subscribes to a room's channel and waits briefly until the
+// subscription is live, so a broadcast sent to the room right after a join
+// is not missed. Subscribing and unsubscribing are serialised (subMu) and
+// re-check the room, so a quick leave-and-join never ends unsubscribed.
+func (a *sharded) subscribeRoom(room string) {
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
+	if !a.HasRoom(room) {
+		return // left meanwhile
+	}
+	a.mu.Lock()
+	if a.closed || a.rooms[room] != nil {
+		a.mu.Unlock()
+		return
+	}
+	ch := clusterwire.RoomChannel(a.key, a.name, room)
+	a.rooms[room] = a.recv.subscribe(a.ctx, ch, func() rueidis.Completed {
+		return a.sub.B().Ssubscribe().Channel(ch).Build()
+	})
+	a.mu.Unlock()
+	// The probe is a heartbeat, which Node.js nodes ignore.
+	a.confirm(a.ctx, ch, time.Second)
+}
+
+func (a *sharded) unsubscribeRoom(room string) {
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
+	if a.HasRoom(room) {
+		return // joined again meanwhile
+	}
+	a.mu.Lock()
+	sub := a.rooms[room]
+	delete(a.rooms, room)
+	a.mu.Unlock()
+	if sub == nil {
+		return
+	}
+	sub.stop()
+	ctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+	defer c()
+	a.sub.Do(ctx, a.sub.B().Sunsubscribe().Channel(clusterwire.RoomChannel(a.key, a.name, room)).Build())
+}
+
+// confirm publishes heartbeat probes on channel until this node hears one
+// back, or timeout passes.
+func (a *sharded) confirm(ctx context.Context, channel string, timeout time.Duration) bool {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	wait := time.Millisecond
+	for {
+		a.spublish(wctx, channel, a.probe())
+		rctx, rcancel := context.WithTimeout(wctx, wait)
+		wait = min(2*wait, 50*time.Millisecond)
+		err := a.recv.waitReady(rctx, channel)
+		rcancel()
+		if err == nil {
+			return true
+		}
+		if wctx.Err() != nil {
+			return false
+		}
+	}
+}
+
+// onMessage handles one message from any of the subscribed channels.
+func (a *sharded) onMessage(m rueidis.PubSubMessage) {
+	msg, err := clusterwire.DecodeClusterMessage([]byte(m.Message))
+	if err != nil {
+		a.log.Warn("redis: dropping malformed message", "channel", m.Channel, "err", err)
+		return
+	}
+	if msg.UID == a.uid {
+		return // our own echo
+	}
+	if msg.Nsp != a.name && !(msg.Nsp == "" && a.name == "/") {
+		return
+	}
+	if msg.Type.IsResponse() {
+		a.onResponse(msg)
+		return
+	}
+	a.onRequest(msg)
+}
+
+func (a *sharded) onRequest(msg *clusterwire.ClusterMessage) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.requestsTimeout())
+	defer cancel()
+	opts := msg.Opts
+	opts.Flags.Local = true
+	switch msg.Type {
+	case clusterwire.MsgBroadcast:
+		if msg.RequestID == "" {
+			a.BroadcastLocal(&msg.Packet, opts)
+			return
+		}
+		requester, id := msg.UID, msg.RequestID
+		a.Memory.BroadcastWithAck(ctx, &msg.Packet, opts,
+			func(n int) {
+				a.respond(context.Background(), requester, &clusterwire.ClusterMessage{Type: clusterwire.MsgBroadcastClientCount, RequestID: id, ClientCount: n})
+			},
+			func(ack adapter.Ack) {
+				first, _ := clusterwire.FirstArg(ack.Args)
+				a.respond(context.Background(), requester, &clusterwire.ClusterMessage{Type: clusterwire.MsgBroadcastAck, RequestID: id, Data: first, Attachments: ack.Attachments})
+			})
+	case clusterwire.MsgSocketsJoin:
+		a.applyMembership(func() { a.Memory.AddSockets(context.Background(), opts, msg.Rooms) })
+	case clusterwire.MsgSocketsLeave:
+		a.applyMembership(func() { a.Memory.DelSockets(context.Background(), opts, msg.Rooms) })
+	case clusterwire.MsgDisconnectSockets:
+		a.applyMembership(func() { a.Memory.DisconnectSockets(context.Background(), opts, msg.Close) })
+	case clusterwire.MsgFetchSockets:
+		infos, _ := a.Memory.FetchSockets(ctx, opts)
+		resp := &clusterwire.ClusterMessage{Type: clusterwire.MsgFetchSocketsResponse, RequestID: msg.RequestID, Sockets: make([]clusterwire.SocketRecord, 0, len(infos))}
+		for _, info := range infos {
+			rec, err := clusterwire.NewSocketRecord(info)
+			if err == nil {
+				resp.Sockets = append(resp.Sockets, rec)
+			}
+		}
+		a.respond(ctx, msg.UID, resp)
+	case clusterwire.MsgServerSideEmit:
+		var reply func(adapter.Ack)
+		if msg.RequestID != "" {
+			requester, id := msg.UID, msg.RequestID
+			var once sync.Once
+			reply = func(ack adapter.Ack) {
+				once.Do(func() {
+					first, _ := clusterwire.FirstArg(ack.Args)
+					a.respond(context.Background(), requester, &clusterwire.ClusterMessage{Type: clusterwire.MsgServerSideEmitResponse, RequestID: id, Data: first, Attachments: ack.Attachments})
+				})
+			}
+		}
+		a.nsp.HandleServerSideEmit(msg.Data, msg.Attachments, reply)
+	}
+}
+
+// applyMembership runs a join, leave or disconnect from another node on
+// the membership goroutine, in arrival order. Joining a room may wait for a
+// room subscription to be confirmed, which needs the receiver goroutine
+// free: it must not run there.
+func (a *sharded) applyMembership(f func()) {
+	select {
+	case a.membership <- f:
+	case <-a.ctx.Done():
+	}
+}
+
+func (a *sharded) onResponse(msg *clusterwire.ClusterMessage) {
+	a.mu.Lock()
+	if ack, ok := a.acks[msg.RequestID]; ok {
+		a.mu.Unlock()
+		switch msg.Type {
+		case clusterwire.MsgBroadcastClientCount:
+			ack.onClientCount(msg.ClientCount)
+		case clusterwire.MsgBroadcastAck:
+			ack.onAck(adapter.Ack{Args: clusterwire.ArgsOf(msg.Data), Attachments: msg.Attachments})
+		}
+		return
+	}
+	p, ok := a.pending[msg.RequestID]
+	if !ok {
+		a.mu.Unlock()
+		return
+	}
+	p.got++
+	switch msg.Type {
+	case clusterwire.MsgFetchSocketsResponse:
+		for i := range msg.Sockets {
+			p.sockets = append(p.sockets, msg.Sockets[i].Info())
+		}
+	case clusterwire.MsgServerSideEmitResponse:
+		if onAck := p.onAck; onAck != nil {
+			a.mu.Unlock()
+			onAck(adapter.Ack{Args: clusterwire.ArgsOf(msg.Data), Attachments: msg.Attachments})
+			a.mu.Lock()
+		}
+	}
+	if p.got >= p.expected {
+		delete(a.pending, msg.RequestID)
+		close(p.done)
+	}
+	a.mu.Unlock()
+}
+
+// request publishes m and waits for expected responses.
+func (a *sharded) request(ctx context.Context, m *clusterwire.ClusterMessage, expected int, timeout time.Duration, onAck func(adapter.Ack)) (*pendingRequest, error) {
+	p := &pendingRequest{expected: expected, onAck: onAck, done: make(chan struct{})}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil, adapter.ErrClosed
+	}
+	a.pending[m.RequestID] = p
+	a.mu.Unlock()
+	forget := func() {
+		a.mu.Lock()
+		delete(a.pending, m.RequestID)
+		a.mu.Unlock()
+	}
+	if err := a.publish(ctx, m); err != nil {
+		forget()
+		return nil, fmt.Errorf("redis: publish request: %w", err)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return p, nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	forget()
+	a.mu.Lock()
+	got := p.got
+	a.mu.Unlock()
+	return p, fmt.Errorf("%w: only %d responses received out of %d", adapter.ErrTimeout, got, expected)
+}
+
+func (a *sharded) message(t clusterwire.MessageType) *clusterwire.ClusterMessage {
+	return &clusterwire.ClusterMessage{Type: t, UID: a.uid, Nsp: a.name}
+}
+
+// Broadcast implements adapter.Adapter: publish, then deliver locally.
+func (a *sharded) Broadcast(ctx context.Context, pkt *parser.Packet, opts adapter.BroadcastOptions) error {
+	if opts.Flags.Local {
+		return a.Memory.Broadcast(ctx, pkt, opts)
+	}
+	m := a.message(clusterwire.MsgBroadcast)
+	m.Packet, m.Opts = *pkt, opts
+	err := a.publish(ctx, m)
+	local := opts
+	local.Flags.Local = true
+	a.BroadcastLocal(pkt, local)
+	if err != nil {
+		return fmt.Errorf("redis: publish broadcast: %w", err)
+	}
+	return nil
+}
+
+// BroadcastWithAck implements adapter.Adapter.
+func (a *sharded) BroadcastWithAck(ctx context.Context, pkt *parser.Packet, opts adapter.BroadcastOptions, onClientCount func(int), onAck func(adapter.Ack)) error {
+	if opts.Flags.Local {
+		return a.Memory.BroadcastWithAck(ctx, pkt, opts, onClientCount, onAck)
+	}
+	timeout := opts.Flags.Timeout
+	if timeout <= 0 {
+		timeout = a.cfg.requestsTimeout()
+	}
+	m := a.message(clusterwire.MsgBroadcast)
+	m.Packet, m.Opts, m.RequestID = *pkt, opts, clusterwire.NewClusterID()
+	pa := &pendingAck{onClientCount: onClientCount, onAck: onAck}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return adapter.ErrClosed
+	}
+	a.acks[m.RequestID] = pa
+	pa.timer = time.AfterFunc(timeout, func() {
+		a.mu.Lock()
+		delete(a.acks, m.RequestID)
+		a.mu.Unlock()
+	})
+	a.mu.Unlock()
+	err := a.publish(ctx, m)
+	local := opts
+	local.Flags.Local = true
+	a.Memory.BroadcastWithAck(ctx, pkt, local, onClientCount, onAck)
+	if err != nil {
+		return fmt.Errorf("redis: publish broadcast: %w", err)
+	}
+	return nil
+}
+
+// ServerCount implements adapter.Adapter: the subscribers of the main
+// channel (PUBSUB SHARDNUMSUB), summed over every node of a Redis Cluster.
+func (a *sharded) ServerCount(ctx context.Context) (int, error) {
+	total := 0
+	for _, node := range a.pub.Nodes() {
+		res, err := node.Do(ctx, node.B().PubsubShardnumsub().Channel(a.mainChannel).Build()).ToArray()
+		if err != nil {
+			return 0, fmt.Errorf("redis: PUBSUB SHARDNUMSUB: %w", err)
+		}
+		if len(res) >= 2 {
+			n, _ := res[1].AsInt64()
+			total += int(n)
+		}
+	}
+	return total, nil
+}
+
+// FetchSockets implements adapter.Adapter.
+func (a *sharded) FetchSockets(ctx context.Context, opts adapter.BroadcastOptions) ([]adapter.SocketInfo, error) {
+	local, _ := a.Memory.FetchSockets(ctx, opts)
+	if opts.Flags.Local {
+		return local, nil
+	}
+	n, err := a.ServerCount(ctx)
+	if err != nil {
+		return local, err
+	}
+	if n <= 1 {
+		return local, nil
+	}
+	timeout := opts.Flags.Timeout
+	if timeout <= 0 {
+		timeout = a.cfg.requestsTimeout()
+	}
+	m := a.message(clusterwire.MsgFetchSockets)
+	m.Opts, m.RequestID = opts, clusterwire.NewClusterID()
+	p, err := a.request(ctx, m, n-1, timeout, nil)
+	if p == nil {
+		return local, err
+	}
+	a.mu.Lock()
+	remote := p.sockets
+	a.mu.Unlock()
+	return append(local, remote...), err
+}
+
+// AddSockets implements adapter.Adapter: publish and apply locally.
+func (a *sharded) AddSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
+	a.Memory.AddSockets(ctx, opts, rooms)
+	if opts.Flags.Local {
+		return nil
+	}
+	m := a.message(clusterwire.MsgSocketsJoin)
+	m.Opts, m.Rooms = opts, rooms
+	return a.publish(ctx, m)
+}
+
+// DelSockets implements adapter.Adapter: publish and apply locally.
+func (a *sharded) DelSockets(ctx context.Context, opts adapter.BroadcastOptions, rooms []string) error {
+	a.Memory.DelSockets(ctx, opts, rooms)
+	if opts.Flags.Local {
+		return nil
+	}
+	m := a.message(clusterwire.MsgSocketsLeave)
+	m.Opts, m.Rooms = opts, rooms
+	return a.publish(ctx, m)
+}
+
+// DisconnectSockets implements adapter.Adapter: publish and apply locally.
+func (a *sharded) DisconnectSockets(ctx context.Context, opts adapter.BroadcastOptions, close bool) error {
+	if !opts.Flags.Local {
+		m := a.message(clusterwire.MsgDisconnectSockets)
+		m.Opts, m.Close = opts, close
+		if err := a.publish(ctx, m); err != nil {
+			a.Memory.DisconnectSockets(ctx, opts, close)
+			return err
+		}
+	}
+	return a.Memory.DisconnectSockets(ctx, opts, close)
+}
+
+// ServerSideEmit implements adapter.Adapter.
+func (a *sharded) ServerSideEmit(ctx context.Context, data json.RawMessage, atts [][]byte, onAck func(adapter.Ack)) error {
+	m := a.message(clusterwire.MsgServerSideEmit)
+	m.Data, m.Attachments = data, atts
+	if onAck == nil {
+		return a.publish(ctx, m)
+	}
+	n, err := a.ServerCount(ctx)
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return nil
+	}
+	m.RequestID = clusterwire.NewClusterID()
+	_, err = a.request(ctx, m, n-1, a.cfg.requestsTimeout(), onAck)
+	return err
+}
+
+// Close implements adapter.Adapter.
+func (a *sharded) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	for id, p := range a.acks {
+		p.timer.Stop()
+		delete(a.acks, id)
+	}
+	channels := []string{a.mainChannel, a.ownChannel}
+	for room, sub := range a.rooms {
+		channels = append(channels, clusterwire.RoomChannel(a.key, a.name, room))
+		sub.stop()
+		delete(a.rooms, room)
+	}
+	a.mu.Unlock()
+	if a.recv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		for _, ch := range channels {
+			a.sub.Do(ctx, a.sub.B().Sunsubscribe().Channel(ch).Build())
+		}
+		cancel()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.recv != nil {
+		a.recv.wait()
+	}
+	return nil
+}
