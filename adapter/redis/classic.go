@@ -594,6 +594,9 @@ func (a *classic) Close() error {
 	}
 	a.mu.Unlock()
 	if a.recv != nil {
+		a.recv.stopAll()
+	}
+	if a.recv != nil {
 		// Unsubscribe explicitly so the server count drops at once.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		sub := a.recv.sub

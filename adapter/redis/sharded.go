@@ -607,6 +607,9 @@ func (a *sharded) Close() error {
 	}
 	a.mu.Unlock()
 	if a.recv != nil {
+		a.recv.stopAll()
+	}
+	if a.recv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		for _, ch := range channels {
 			a.sub.Do(ctx, a.sub.B().Sunsubscribe().Channel(ch).Build())

@@ -30,6 +30,17 @@ type receiver struct {
 	mu      sync.Mutex
 	ready   map[string]chan struct{} // subscription name → closed once active
 	readyOK map[string]bool
+	subs    []*subscription
+}
+
+// stopAll marks every subscription stopped, before the adapter
+// unsubscribes on close, so none is re-established.
+func (r *receiver) stopAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.subs {
+		s.stop()
+	}
 }
 
 func newReceiver(sub rueidis.Client, log *slog.Logger, handle func(rueidis.PubSubMessage)) *receiver {
@@ -69,6 +80,9 @@ func (r *receiver) subscribe(ctx context.Context, name string, cmd func() rueidi
 	r.readyOK[name] = false
 	r.mu.Unlock()
 	sub := &subscription{}
+	r.mu.Lock()
+	r.subs = append(r.subs, sub)
+	r.mu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -12,7 +12,7 @@ Usage:
   herald [serve] [flags]   run a server on :3000 (the default command)
   herald lb [flags]        run the sticky load balancer        (not built yet)
   herald emit [flags]      emit an event to a cluster via Redis (not built yet)
-  herald nodes [flags]     list the nodes of a cluster          (not built yet)
+  herald nodes [flags]     list the nodes of a cluster and their connection counts
   herald help              show this help
 
 Every flag can also be set with an environment variable: --ping-interval is
@@ -37,7 +37,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "lb", "emit", "nodes":
+	case "nodes":
+		return nodes(args, stdout, stderr)
+	case "lb", "emit":
 		fmt.Fprintf(stderr, "herald %s: not available in this version yet\n", cmd)
 		return 2
 	default:

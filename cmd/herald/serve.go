@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald"
+	"github.com/herald-rt/herald/adapter/redis"
+	"github.com/herald-rt/herald/cluster"
 	"github.com/herald-rt/herald/engineio"
 	"github.com/herald-rt/herald/internal/cliflags"
 )
@@ -124,6 +126,15 @@ func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.
 		"demo", "http://"+displayAddr(ln.Addr())+"/")
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
+	if opts.Redis != "" && opts.Adapter != "memory" {
+		// Register in the cluster's node registry (herald nodes lists it).
+		stopHeartbeat, err := startRegistry(ctx, opts, eio, ln.Addr().String(), log)
+		if err != nil {
+			log.Warn("node registry unavailable", "err", err)
+		} else {
+			defer stopHeartbeat()
+		}
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -145,4 +156,30 @@ func displayAddr(a net.Addr) string {
 		}
 	}
 	return a.String()
+}
+
+// startRegistry keeps this node's entry in the Redis node registry fresh
+// until the returned function is called.
+func startRegistry(ctx context.Context, opts *cliflags.Server, eio *engineio.Server, addr string, log *slog.Logger) (func(), error) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	clients, err := redis.Dial(dctx, opts.Redis)
+	if err != nil {
+		return nil, err
+	}
+	reg := cluster.NewRegistry(clients.Pub, "")
+	started := time.Now().UTC()
+	hctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reg.Heartbeat(hctx, 5*time.Second, func() cluster.NodeInfo {
+			return cluster.NodeInfo{ID: eio.NodeID(), Addr: addr, Sockets: eio.Count(), Started: started}
+		}, log)
+	}()
+	return func() {
+		stop()
+		<-done
+		clients.Close()
+	}, nil
 }
