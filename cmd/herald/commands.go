@@ -11,7 +11,7 @@ const usage = `Herald is a Socket.IO server built to run on many nodes.
 Usage:
   herald [serve] [flags]   run a server on :3000 (the default command)
   herald lb [flags]        run the sticky load balancer        (not built yet)
-  herald emit [flags]      emit an event to a cluster via Redis (not built yet)
+  herald emit [flags]      emit an event to a cluster via Redis
   herald nodes [flags]     list the nodes of a cluster and their connection counts
   herald help              show this help
 
@@ -39,7 +39,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "nodes":
 		return nodes(args, stdout, stderr)
-	case "lb", "emit":
+	case "emit":
+		return emit(args, stdout, stderr)
+	case "lb":
 		fmt.Fprintf(stderr, "herald %s: not available in this version yet\n", cmd)
 		return 2
 	default:
