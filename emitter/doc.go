@@ -8,7 +8,7 @@
 // counted as a node, and it cannot wait for acknowledgements, fetch
 // sockets or list rooms.
 //
-//	client, _ := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:6379"}})
+//	client, _ := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:6379"}, DisableCache: true})
 //	e := emitter.New(client, emitter.Config{})
 //	e.To("room1").Emit(ctx, "news", map[string]any{"title": "hello"})
 //	e.Of("/admin").In("room2").SocketsJoin(ctx, "room3")

@@ -239,12 +239,14 @@ func (e *Emitter) Emit(ctx context.Context, event string, args ...any) error {
 	return e.c.publish(ctx, clusterwire.PublishChannel(e.c.key, e.nsp, opts.Rooms), msg)
 }
 
-// SocketsJoin makes the target sockets on every node join rooms.
+// SocketsJoin makes the target sockets on every node join rooms. With no
+// rooms it does nothing.
 func (e *Emitter) SocketsJoin(ctx context.Context, rooms ...string) error {
 	return e.membership(ctx, clusterwire.ReqRemoteJoin, clusterwire.MsgSocketsJoin, rooms)
 }
 
-// SocketsLeave makes the target sockets on every node leave rooms.
+// SocketsLeave makes the target sockets on every node leave rooms. With
+// no rooms it does nothing.
 func (e *Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
 	return e.membership(ctx, clusterwire.ReqRemoteLeave, clusterwire.MsgSocketsLeave, rooms)
 }
