@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -227,9 +228,21 @@ func testRestart(t *testing.T, newFactory func(*redis.Clients, *slog.Logger) ada
 	}
 
 	time.Sleep(restartOutage - time.Since(stopped))
+	// "Back" is the first PONG of a poller that tries every millisecond
+	// (Redis.Start polls more slowly before it returns).
+	pong := make(chan time.Time, 1)
+	stopPing := make(chan struct{})
+	go func() { pong <- firstPong(r.Addr, stopPing) }()
 	startCalled := time.Now()
 	r.Start() // returns once PING answers on the same port
-	back := time.Now()
+	started := time.Now()
+	var back time.Time
+	select {
+	case back = <-pong:
+	case <-time.After(time.Second):
+		back = started
+	}
+	close(stopPing)
 	t.Logf("redis-server down for %v (killed at %s); restarted and answering PING %v after Start (at %s)",
 		back.Sub(stopped).Round(time.Millisecond), stopped.Format(clock), back.Sub(startCalled).Round(time.Millisecond), back.Format(clock))
 
@@ -454,6 +467,30 @@ func testRestart(t *testing.T, newFactory func(*redis.Clients, *slog.Logger) ada
 }
 
 const clock = "15:04:05.000"
+
+// firstPong returns when a redis-server at addr first answered PING,
+// trying every millisecond until it does or stop is closed.
+func firstPong(addr string, stop <-chan struct{}) time.Time {
+	buf := make([]byte, 16)
+	for {
+		select {
+		case <-stop:
+			return time.Now()
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond); err == nil {
+			c.SetDeadline(time.Now().Add(time.Second))
+			fmt.Fprint(c, "PING\r\n")
+			n, _ := c.Read(buf)
+			at := time.Now()
+			c.Close()
+			if string(buf[:n]) == "+PONG\r\n" {
+				return at
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // untilWorks calls f (with a context bounded by twice RequestsTimeout)
 // until it returns no error, for up to restartRecoveryBound after Redis
