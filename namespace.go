@@ -139,6 +139,16 @@ func (n *Namespace) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
 	return n.operator().FetchSockets(ctx)
 }
 
+// IsConnected reports whether the socket with this id is connected to the
+// namespace on any node.
+func (n *Namespace) IsConnected(ctx context.Context, id string) (bool, error) {
+	if n.Socket(id) != nil {
+		return true, nil
+	}
+	ids, err := n.operator().To(id).SocketIDs(ctx)
+	return len(ids) > 0, err
+}
+
 // SocketsJoin makes every socket of the namespace, on every node, join rooms.
 func (n *Namespace) SocketsJoin(ctx context.Context, rooms ...string) error {
 	return n.operator().SocketsJoin(ctx, rooms...)

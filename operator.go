@@ -178,6 +178,19 @@ func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, 
 	return out, nil
 }
 
+// SocketIDs returns the ids of the target sockets on every node. It is
+// the cheap presence query: no handshakes, rooms or data are fetched.
+func (b *BroadcastOperator) SocketIDs(ctx context.Context) ([]string, error) {
+	return b.nsp.adapter.SocketIDs(ctx, b.options())
+}
+
+// CountSockets returns how many target sockets are connected across the
+// cluster (for example in a room: srv.In("room").CountSockets(ctx)).
+func (b *BroadcastOperator) CountSockets(ctx context.Context) (int, error) {
+	ids, err := b.SocketIDs(ctx)
+	return len(ids), err
+}
+
 // SocketsJoin makes the target sockets, on every node, join rooms.
 func (b *BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
 	return b.nsp.adapter.AddSockets(ctx, b.options(), rooms)

@@ -312,6 +312,11 @@ func (m *Memory) FetchSockets(_ context.Context, opts BroadcastOptions) ([]Socke
 	return out, nil
 }
 
+// SocketIDs implements Adapter.
+func (m *Memory) SocketIDs(_ context.Context, opts BroadcastOptions) ([]string, error) {
+	return m.targets(opts), nil
+}
+
 // AddSockets implements Adapter.
 func (m *Memory) AddSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
 	for _, id := range m.targets(opts) {

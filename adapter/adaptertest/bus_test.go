@@ -304,6 +304,15 @@ func (a *busAdapter) gather(ctx context.Context, r *request, ask func(m *busAdap
 	return nil
 }
 
+func (a *busAdapter) SocketIDs(ctx context.Context, opts adapter.BroadcastOptions) ([]string, error) {
+	infos, err := a.FetchSockets(ctx, opts)
+	ids := make([]string, len(infos))
+	for i, info := range infos {
+		ids[i] = info.ID
+	}
+	return ids, err
+}
+
 func (a *busAdapter) FetchSockets(ctx context.Context, opts adapter.BroadcastOptions) ([]adapter.SocketInfo, error) {
 	out, err := a.Memory.FetchSockets(ctx, opts)
 	if err != nil || a.bus.bugs.fetchLocalOnly {

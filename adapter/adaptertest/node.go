@@ -411,6 +411,18 @@ func (h *harness) fetch(t *testing.T, a adapter.Adapter, opts adapter.BroadcastO
 		t.Fatalf("FetchSockets(%+v): %v", opts, err)
 	}
 	checkInfos(t, infos, want...)
+	// The presence query selects the same sockets.
+	ids, err := a.SocketIDs(h.ctx(t), opts)
+	if err != nil {
+		t.Fatalf("SocketIDs(%+v): %v", opts, err)
+	}
+	wantIDs := make([]string, len(want))
+	for i, s := range want {
+		wantIDs[i] = s.ID()
+	}
+	if !sameSet(ids, wantIDs) || len(ids) != len(wantIDs) {
+		t.Errorf("SocketIDs(%+v) = %v, want %v", opts, sorted(ids), sorted(wantIDs))
+	}
 }
 
 func testFetchSockets(t *testing.T, h *harness) {

@@ -77,12 +77,13 @@ var _ adapter.Adapter = (*classic)(nil)
 
 // pendingRequest collects the responses to a request this node sent.
 type pendingRequest struct {
-	typ      clusterwire.RequestType
-	expected int // responses to wait for
-	got      int
-	sockets  []adapter.SocketInfo
-	onAck    func(adapter.Ack)
-	done     chan struct{}
+	typ       clusterwire.RequestType
+	expected  int // responses to wait for
+	got       int
+	sockets   []adapter.SocketInfo
+	socketIDs []string
+	onAck     func(adapter.Ack)
+	done      chan struct{}
 }
 
 // pendingAck routes the answers to a broadcast with acks.
@@ -137,7 +138,9 @@ func (a *classic) start(sub rueidis.Client) error {
 }
 
 func (a *classic) publish(ctx context.Context, channel string, msg []byte) error {
-	return a.pub.Do(ctx, a.pub.B().Publish().Channel(channel).Message(rueidis.BinaryString(msg)).Build()).Error()
+	return retryOnce(func() error {
+		return a.pub.Do(ctx, a.pub.B().Publish().Channel(channel).Message(rueidis.BinaryString(msg)).Build()).Error()
+	})
 }
 
 // onMessage handles one pub/sub message, on the receiver goroutine.
@@ -344,6 +347,8 @@ func (a *classic) onResponse(resp *clusterwire.Response) {
 		for i := range resp.Sockets {
 			p.sockets = append(p.sockets, resp.Sockets[i].Info())
 		}
+	case clusterwire.ReqSockets:
+		p.socketIDs = append(p.socketIDs, resp.SocketIDs...)
 	case clusterwire.ReqServerSideEmit:
 		onAck := p.onAck
 		if onAck != nil {
@@ -473,6 +478,10 @@ func (a *classic) BroadcastWithAck(ctx context.Context, pkt *parser.Packet, opts
 // the request channel (one per node serving the namespace), summed over
 // every node of a Redis Cluster.
 func (a *classic) ServerCount(ctx context.Context) (int, error) {
+	// rueidis retries read-only commands until the context ends: bound
+	// the wait so a request fails while Redis is away instead of hanging.
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.requestsTimeout())
+	defer cancel()
 	total := 0
 	for _, node := range a.pub.Nodes() {
 		res, err := node.Do(ctx, node.B().PubsubNumsub().Channel(a.requestChannel).Build()).ToArray()
@@ -509,6 +518,36 @@ func (a *classic) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 	remote := p.sockets
 	a.mu.Unlock()
 	return append(local, remote...), err
+}
+
+// SocketIDs implements adapter.Adapter with the SOCKETS request (type 0),
+// which Node.js nodes answer too. It carries rooms but no except, so a
+// query with Except falls back to FetchSockets.
+func (a *classic) SocketIDs(ctx context.Context, opts adapter.BroadcastOptions) ([]string, error) {
+	if len(opts.Except) > 0 && !opts.Flags.Local {
+		infos, err := a.FetchSockets(ctx, opts)
+		ids := make([]string, len(infos))
+		for i, info := range infos {
+			ids[i] = info.ID
+		}
+		return ids, err
+	}
+	local := a.Memory.Targets(opts)
+	if opts.Flags.Local {
+		return local, nil
+	}
+	n, err := a.ServerCount(ctx)
+	if err != nil || n <= 1 {
+		return local, err
+	}
+	req := &clusterwire.Request{Type: clusterwire.ReqSockets, UID: a.uid, RequestID: clusterwire.NewClassicID(), Rooms: opts.Rooms}
+	p, err := a.request(ctx, req, n-1, nil)
+	if p == nil {
+		return local, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append(local, p.socketIDs...), err
 }
 
 // publishRequest sends a request that expects no answer.

@@ -165,3 +165,18 @@ func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false 
 func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
 func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
 func (d discardHandler) WithGroup(string) slog.Handler           { return d }
+
+// retryOnce runs a publish again once after a connection error (not a
+// Redis error reply): after Redis restarts, an idle pooled connection still
+// holds the dead socket and fails the first command sent on it. Publishes
+// are not retried by the client itself.
+func retryOnce(publish func() error) error {
+	err := publish()
+	if err == nil {
+		return nil
+	}
+	if _, isReply := rueidis.IsRedisErr(err); isReply || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return publish()
+}

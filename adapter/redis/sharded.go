@@ -159,7 +159,9 @@ func (a *sharded) spublish(ctx context.Context, channel string, m *clusterwire.C
 	if err != nil {
 		return err
 	}
-	return a.pub.Do(ctx, a.pub.B().Spublish().Channel(channel).Message(rueidis.BinaryString(msg)).Build()).Error()
+	return retryOnce(func() error {
+		return a.pub.Do(ctx, a.pub.B().Spublish().Channel(channel).Message(rueidis.BinaryString(msg)).Build()).Error()
+	})
 }
 
 // publish sends a request or broadcast where the subscription mode says.
@@ -490,6 +492,10 @@ func (a *sharded) BroadcastWithAck(ctx context.Context, pkt *parser.Packet, opts
 // ServerCount implements adapter.Adapter: the subscribers of the main
 // channel (PUBSUB SHARDNUMSUB), summed over every node of a Redis Cluster.
 func (a *sharded) ServerCount(ctx context.Context) (int, error) {
+	// rueidis retries read-only commands until the context ends: bound
+	// the wait so a request fails while Redis is away instead of hanging.
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.requestsTimeout())
+	defer cancel()
 	total := 0
 	for _, node := range a.pub.Nodes() {
 		res, err := node.Do(ctx, node.B().PubsubShardnumsub().Channel(a.mainChannel).Build()).ToArray()
@@ -531,6 +537,17 @@ func (a *sharded) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 	remote := p.sockets
 	a.mu.Unlock()
 	return append(local, remote...), err
+}
+
+// SocketIDs implements adapter.Adapter. The ClusterAdapter protocol has
+// no lighter request than FETCH_SOCKETS, so this is FetchSockets' ids.
+func (a *sharded) SocketIDs(ctx context.Context, opts adapter.BroadcastOptions) ([]string, error) {
+	infos, err := a.FetchSockets(ctx, opts)
+	ids := make([]string, len(infos))
+	for i, info := range infos {
+		ids[i] = info.ID
+	}
+	return ids, err
 }
 
 // AddSockets implements adapter.Adapter: publish and apply locally.
