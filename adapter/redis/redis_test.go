@@ -2,7 +2,9 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,5 +64,39 @@ func TestShardedConformance(t *testing.T) {
 			}
 			adaptertest.Run(t, newCluster, adaptertest.Options{MaxNodes: 3})
 		})
+	}
+}
+
+// Starting against a read-only replica fails at once with an error that
+// says what is wrong: a replica accepts PUBLISH but only its own
+// subscribers hear it, so nodes would silently miss each other.
+func TestDialRefusesReplica(t *testing.T) {
+	primary := testutil.StartRedis(t)
+	replica := testutil.StartRedis(t, "--replicaof", "127.0.0.1", fmt.Sprint(primary.Port))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := redis.Dial(ctx, replica.URL())
+	if !errors.Is(err, redis.ErrReadOnlyReplica) {
+		t.Fatalf("Dial(replica) error = %v, want ErrReadOnlyReplica", err)
+	}
+	if !strings.Contains(err.Error(), "primary") {
+		t.Errorf("error %q does not say what to do", err)
+	}
+	c, err := redis.Dial(ctx, primary.URL())
+	if err != nil {
+		t.Fatalf("Dial(primary): %v", err)
+	}
+	c.Close()
+}
+
+func TestDialBadURL(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := redis.Dial(ctx, "http://nope"); err == nil || !strings.Contains(err.Error(), "bad URL") {
+		t.Fatalf("Dial(http://nope) = %v, want a bad URL error", err)
+	}
+	port := testutil.FreePort(t) // nothing listens there
+	if _, err := redis.Dial(ctx, fmt.Sprintf("redis://127.0.0.1:%d", port)); err == nil {
+		t.Fatal("Dial to a closed port succeeded")
 	}
 }
