@@ -44,8 +44,8 @@ describe("@socket.io/redis-emitter → classic cluster (G1, G2 Go + N Node)", { 
     emitter.volatile.emit("em-volatile", 1);
     emitter.compress(false).emit("em-nocompress", 2);
     await fence();
-    assertDelivery(all, "from-emitter", ARGS, all.map((c) => c.name));
-    assertDelivery(all, "em-nocompress", [2], all.map((c) => c.name));
+    await assertDelivery(all, "from-emitter", ARGS, all.map((c) => c.name));
+    await assertDelivery(all, "em-nocompress", [2], all.map((c) => c.name));
     for (const c of all) {
       // volatile: dropped when the transport is busy (Node drops it too), so at most once
       const events = c.rec.all.map((e) => e.event).filter((e) => e !== "em-volatile");
@@ -66,16 +66,16 @@ describe("@socket.io/redis-emitter → classic cluster (G1, G2 Go + N Node)", { 
     for (const c of [by.G1b, by.G2c, by.Na]) emitter.to(c.id).emit("em-direct", c.name);
     emitter.to([by.G2a.id, by.Nd.id, by.G1d.id]).except(by.G1d.id).emit("em-ids", 7);
     await fence();
-    assertDelivery(all, "em-room", ["y"], namesWhere(all, (r) => r.has("r1")));
-    assertDelivery(all, "em-multi", [2], namesWhere(all, (r) => r.has("r1") || r.has("r2")));
-    assertDelivery(all, "em-multi2", [3], namesWhere(all, (r) => r.has("r1") || r.has("r2")));
-    assertDelivery(all, "em-ex", [4], namesWhere(all, (r) => r.has("r1") && !r.has("r2")));
-    assertDelivery(all, "em-not-r1", [5], namesWhere(all, (r) => !r.has("r1")));
-    assertDelivery(all, "em-ex-ids", [6], all.filter((c) => c.rooms.includes("r2") && c !== by.G1c && c !== by.Nb).map((c) => c.name));
+    await assertDelivery(all, "em-room", ["y"], namesWhere(all, (r) => r.has("r1")));
+    await assertDelivery(all, "em-multi", [2], namesWhere(all, (r) => r.has("r1") || r.has("r2")));
+    await assertDelivery(all, "em-multi2", [3], namesWhere(all, (r) => r.has("r1") || r.has("r2")));
+    await assertDelivery(all, "em-ex", [4], namesWhere(all, (r) => r.has("r1") && !r.has("r2")));
+    await assertDelivery(all, "em-not-r1", [5], namesWhere(all, (r) => !r.has("r1")));
+    await assertDelivery(all, "em-ex-ids", [6], all.filter((c) => c.rooms.includes("r2") && c !== by.G1c && c !== by.Nb).map((c) => c.name));
     for (const c of all) {
       assert.deepEqual(c.rec.of("em-direct"), ["G1b", "G2c", "Na"].includes(c.name) ? [[c.name]] : [], `${c.name}: em-direct`);
     }
-    assertDelivery(all, "em-ids", [7], ["G2a", "Nd"]);
+    await assertDelivery(all, "em-ids", [7], ["G2a", "Nd"]);
   });
 
   test("binary arguments (Buffers) reach every node intact", async (t) => {
@@ -92,7 +92,7 @@ describe("@socket.io/redis-emitter → classic cluster (G1, G2 Go + N Node)", { 
       assert.ok(Buffer.isBuffer(got[0][0]) && Buffer.isBuffer(got[0][1].d) && Buffer.isBuffer(got[0][2]), `${c.name}: Buffers`);
       assert.deepEqual(got[0], args, `${c.name}: exact payload`);
     }
-    assertDelivery(all, "em-bin1", [Buffer.from([0xff, 0, 0x80])], ["G2b"]);
+    await assertDelivery(all, "em-bin1", [Buffer.from([0xff, 0, 0x80])], ["G2b"]);
   });
 
   test("serverSideEmit reaches every node (server-side to all their clients)", async (t) => {
@@ -131,8 +131,8 @@ describe("@socket.io/redis-emitter → classic cluster (G1, G2 Go + N Node)", { 
     emitter.to("r3").emit("em-r3", 1);
     emitter.to("x1").emit("em-x1", 2);
     await fence();
-    assertDelivery(all, "em-r3", [1], ids(r1).map((id) => all.find((c) => c.id === id).name));
-    assertDelivery(all, "em-x1", [2], x.map((c) => c.name));
+    await assertDelivery(all, "em-r3", [1], ids(r1).map((id) => all.find((c) => c.id === id).name));
+    await assertDelivery(all, "em-x1", [2], x.map((c) => c.name));
     const [who] = await call(by.G2c.socket, "whoami");
     assert.deepEqual([...who.rooms].sort(), [by.G2c.id, "r1", "r2", "r3"].sort());
 
@@ -142,7 +142,7 @@ describe("@socket.io/redis-emitter → classic cluster (G1, G2 Go + N Node)", { 
     }
     emitter.to("r3").emit("em-r3-after", 3);
     await fence();
-    assertDelivery(all, "em-r3-after", [3], []);
+    await assertDelivery(all, "em-r3-after", [3], []);
     // the other rooms are untouched
     assert.deepEqual(normFetch(await fetchAll(by.G1d, ["r1"]), ignore), expectFetch(r1.map((c) => ({ ...c, rooms: c.rooms.filter((r) => r !== "r3") }))));
   });
@@ -196,8 +196,8 @@ describe("@socket.io/redis-emitter → classic cluster (G1, G2 Go + N Node)", { 
     cem.serverSideEmit("em-custom-sse", 1);
     await fence(custom.all, cem);
     await fence(all);
-    assertDelivery(custom.all, "em-custom", ["c"], namesWhere(custom.all, (r) => r.has("r1")), "/custom");
-    assertDelivery(all, "em-custom", ["c"], [], "/");
+    await assertDelivery(custom.all, "em-custom", ["c"], namesWhere(custom.all, (r) => r.has("r1")), "/custom");
+    await assertDelivery(all, "em-custom", ["c"], [], "/");
     for (const c of custom.all) assert.deepEqual(c.rec.of("server-side"), [["em-custom-sse", 1]], `${c.name} /custom server-side`);
     for (const c of all) assert.deepEqual(c.rec.of("server-side"), [], `${c.name} / server-side`);
   });
