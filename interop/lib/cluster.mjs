@@ -154,20 +154,17 @@ export function redisSkipReason() {
 export async function startRedis() {
   const bin = redisServerPath();
   if (!bin) throw new Error("redis-server is not installed");
-  const { port, proc } = await onFreePort((port) =>
-    spawnReady(
-      bin,
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
-      /Ready to accept connections/,
-      `redis-server :${port}`,
-    ),
+  const started = await onFreePort((port) =>
+    spawnReady(bin, redisArgs(port), /Ready to accept connections/, `redis-server :${port}`),
   );
+  const port = started.port;
+  let proc = started.proc;
   const url = `redis://127.0.0.1:${port}`;
   let client = null;
   return {
     port,
     url,
-    logs: proc.logs,
+    logs: () => proc.logs(),
     /** A shared node-redis client for queries (PUBSUB …); connected lazily. */
     async client() {
       if (!client) {
@@ -184,6 +181,28 @@ export async function startRedis() {
       await c.connect();
       return c;
     },
+    /** Stops redis-server and starts it again on the same port (empty: no persistence). */
+    async restart() {
+      if (client) {
+        try {
+          client.disconnect();
+        } catch {}
+        client = null;
+      }
+      await proc.stop();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          proc = await spawnReady(bin, redisArgs(port), /Ready to accept connections/, `redis-server :${port}`);
+          return;
+        } catch (err) {
+          if (attempt < 50 && /address already in use/i.test(err.message)) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          throw err;
+        }
+      }
+    },
     async stop() {
       if (client) {
         try {
@@ -195,6 +214,8 @@ export async function startRedis() {
     },
   };
 }
+
+const redisArgs = (port) => ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
 
 /**
  * Registers top-level before/after hooks that start one redis-server for the
@@ -365,26 +386,7 @@ export class Cluster {
         { timeout: 15_000, what: `server-count = ${n} on ${name}` },
       );
     }
-    for (const from of this.names) {
-      const deadline = Date.now() + 15_000;
-      let k = 0;
-      for (;;) {
-        const id = `probe-${++probeSeq}`;
-        await call(probes[from].socket, "broadcast", { event: "probe", args: [id] });
-        k++;
-        try {
-          await until(() => Object.values(probes).every((p) => p.rec.of("probe").some((a) => a[0] === id)), {
-            timeout: 500,
-            what: "probe",
-          });
-          break;
-        } catch (err) {
-          if (Date.now() > deadline) {
-            throw new Error(`a broadcast from ${from} does not reach every node after ${k} tries: ${err.message}`);
-          }
-        }
-      }
-    }
+    await flowing(Object.values(probes), Object.values(probes));
     // fetch assertions leave the probes' ids out, ack assertions PROBE_ACK.
     this.probes = probes;
     this.probeIds = Object.values(probes).map((p) => p.id);
@@ -436,6 +438,33 @@ export class Cluster {
       privateRooms: Cluster.roomNodes(clients, { privateRooms: true }),
       ...opts,
     });
+  }
+}
+
+/**
+ * Waits until a broadcast ("probe" event with a fresh id, repeated every
+ * 500 ms) from each client in `senders` reaches every client in
+ * `receivers`. Receivers get extra "probe" events: leave them out of exact
+ * assertions.
+ */
+export async function flowing(senders, receivers, { timeout = 15_000 } = {}) {
+  for (const from of senders) {
+    const deadline = Date.now() + timeout;
+    let k = 0;
+    for (;;) {
+      const id = `probe-${++probeSeq}`;
+      k++;
+      try {
+        await callT(from.socket, 2000, "broadcast", { event: "probe", args: [id] });
+        await until(() => receivers.every((p) => p.rec.of("probe").some((a) => a[0] === id)), { timeout: 500, what: "probe" });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          const missing = receivers.filter((p) => !p.rec.of("probe").some((a) => a[0] === id)).map((p) => p.name);
+          throw new Error(`a broadcast from ${from.name} does not reach ${missing.join(", ")} after ${k} tries: ${err.message}`);
+        }
+      }
+    }
   }
 }
 
