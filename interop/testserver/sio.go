@@ -9,6 +9,7 @@ import (
 	"github.com/herald-rt/herald"
 	"github.com/herald-rt/herald/adapter"
 	"github.com/herald-rt/herald/internal/cliflags"
+	"github.com/herald-rt/herald/parser"
 )
 
 // rooms accepts a room name or a list of names.
@@ -102,9 +103,11 @@ func setupNamespace(nsp *herald.Namespace, node string) {
 				e.Ack(map[string]any{"err": err.Error()})
 				return
 			}
+			// Each argument keeps the request's attachments, so binary
+			// values (placeholders in the JSON) are sent on as binary.
 			args := make([]any, len(req.Args))
 			for i, a := range req.Args {
-				args[i] = a
+				args[i] = parser.Arg{JSON: a, Attachments: e.Args[0].Attachments}
 			}
 			op := nsp.To(req.To...).Except(req.Except...)
 			if req.Volatile {
