@@ -187,9 +187,12 @@ func decodePayloadV3String(body []byte) ([]packet, error) {
 		if colon <= 0 || colon > 10 {
 			return out, parseErrorf("bad length prefix")
 		}
-		n, err := strconv.Atoi(string(body[:colon]))
-		if err != nil || n < 0 {
-			return out, parseErrorf("bad length prefix")
+		n := 0
+		for _, c := range body[:colon] {
+			if c < '0' || c > '9' {
+				return out, parseErrorf("bad length prefix")
+			}
+			n = n*10 + int(c-'0')
 		}
 		body = body[colon+1:]
 		// Advance n UTF-16 units.
