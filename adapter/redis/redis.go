@@ -97,6 +97,11 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 		return nil, fmt.Errorf("redis: bad URL %q: %w", url, err)
 	}
 	opt.DisableCache = true
+	// One connection per client (auto-pipelined): rueidis would otherwise
+	// spread commands over several, and one node's publishes to two
+	// channels, or its messages on two subscribed channels, could then be
+	// reordered. Node.js adapters keep this order; so does Herald.
+	opt.PipelineMultiplex = -1
 	// rueidis backs off up to 1s between retries and never resets within a
 	// subscription; a short cap brings subscriptions back within tens of
 	// milliseconds once Redis answers again (see docs/decisions.md).

@@ -79,10 +79,9 @@ type sharded struct {
 
 	mainChannel, ownChannel string
 
-	recv       *receiver
-	membership chan func() // joins/leaves from other nodes, applied in order
-	ctx        context.Context
-	cancel     context.CancelFunc
+	recv   *receiver
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	subMu   sync.Mutex // serialises room (un)subscriptions
 	mu      sync.Mutex // guards pending, acks, rooms, closed
@@ -108,19 +107,6 @@ func (a *sharded) start() error {
 		return false
 	}
 	a.recv.start(a.ctx)
-	a.membership = make(chan func(), 1024)
-	a.recv.wg.Add(1)
-	go func() {
-		defer a.recv.wg.Done()
-		for {
-			select {
-			case f := <-a.membership:
-				f()
-			case <-a.ctx.Done():
-				return
-			}
-		}
-	}()
 	for _, ch := range []string{a.mainChannel, a.ownChannel} {
 		a.recv.subscribe(a.ctx, ch, func() rueidis.Completed {
 			return a.sub.B().Ssubscribe().Channel(ch).Build()
@@ -321,11 +307,15 @@ func (a *sharded) onRequest(msg *clusterwire.ClusterMessage) {
 				a.respond(context.Background(), requester, &clusterwire.ClusterMessage{Type: clusterwire.MsgBroadcastAck, RequestID: id, Data: first, Attachments: ack.Attachments})
 			})
 	case clusterwire.MsgSocketsJoin:
-		a.applyMembership(func() { a.Memory.AddSockets(context.Background(), opts, msg.Rooms) })
+		// Applied here, in arrival order, so a broadcast published right
+		// after the join reaches the new members. Joining may wait for a
+		// room subscription's probe, which the receiver's intercept (not
+		// this goroutine) confirms.
+		a.Memory.AddSockets(ctx, opts, msg.Rooms)
 	case clusterwire.MsgSocketsLeave:
-		a.applyMembership(func() { a.Memory.DelSockets(context.Background(), opts, msg.Rooms) })
+		a.Memory.DelSockets(ctx, opts, msg.Rooms)
 	case clusterwire.MsgDisconnectSockets:
-		a.applyMembership(func() { a.Memory.DisconnectSockets(context.Background(), opts, msg.Close) })
+		a.Memory.DisconnectSockets(ctx, opts, msg.Close)
 	case clusterwire.MsgFetchSockets:
 		infos, _ := a.Memory.FetchSockets(ctx, opts)
 		resp := &clusterwire.ClusterMessage{Type: clusterwire.MsgFetchSocketsResponse, RequestID: msg.RequestID, Sockets: make([]clusterwire.SocketRecord, 0, len(infos))}
@@ -349,17 +339,6 @@ func (a *sharded) onRequest(msg *clusterwire.ClusterMessage) {
 			}
 		}
 		a.nsp.HandleServerSideEmit(msg.Data, msg.Attachments, reply)
-	}
-}
-
-// applyMembership runs a join, leave or disconnect from another node on
-// the membership goroutine, in arrival order. Joining a room may wait for a
-// room subscription to be confirmed, which needs the receiver goroutine
-// free: it must not run there.
-func (a *sharded) applyMembership(f func()) {
-	select {
-	case a.membership <- f:
-	case <-a.ctx.Done():
 	}
 }
 
