@@ -199,7 +199,7 @@ func TestEventsAndAcks(t *testing.T) {
 					t.Errorf("bind: %v", err)
 				}
 				got <- who
-				e.Ack("hi " + who, n+1)
+				e.Ack("hi "+who, n+1)
 			})
 			s.On("ask", func(e *herald.Event) {
 				go func() {
