@@ -70,20 +70,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 // runServer serves until ctx is cancelled, then shuts down cleanly.
 func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.Duration, log *slog.Logger) error {
-	cfg := engineio.Config{
-		PingInterval: opts.PingInterval,
-		PingTimeout:  opts.PingTimeout,
-		MaxPayload:   opts.MaxPayload,
-		AllowEIO3:    opts.EIO3,
-		NodeID:       opts.NodeID,
-		Logger:       log,
-	}
-	if origins := opts.CORSOrigins(); len(origins) > 0 {
-		cfg.CORS = engineio.CORSConfig{AllowedOrigins: origins, AllowCredentials: true}
-	}
-	if opts.Cookie {
-		cfg.Cookie = &engineio.CookieConfig{}
-	}
+	cfg := opts.EngineConfig("", log)
 	factory, closeAdapter, err := opts.BuildAdapter(ctx, log)
 	if err != nil {
 		return err

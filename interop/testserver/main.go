@@ -97,22 +97,7 @@ func run(mode string, opts *cliflags.Server) error {
 }
 
 func engineConfig(opts *cliflags.Server, path string, log *slog.Logger) engineio.Config {
-	cfg := engineio.Config{
-		Path:         path,
-		PingInterval: opts.PingInterval,
-		PingTimeout:  opts.PingTimeout,
-		MaxPayload:   opts.MaxPayload,
-		AllowEIO3:    opts.EIO3,
-		NodeID:       opts.NodeID,
-		Logger:       log,
-	}
-	if origins := opts.CORSOrigins(); len(origins) > 0 {
-		cfg.CORS = engineio.CORSConfig{AllowedOrigins: origins, AllowCredentials: true}
-	}
-	if opts.Cookie {
-		cfg.Cookie = &engineio.CookieConfig{}
-	}
-	return cfg
+	return opts.EngineConfig(path, log)
 }
 
 // newEchoServer is --mode eio: every message goes straight back.
