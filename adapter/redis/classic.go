@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -64,7 +63,6 @@ type classic struct {
 
 	requestChannel, responseChannel, specificChannel string
 	probeRoom                                        string
-	patterns                                         []string // the one PSUBSCRIBE
 
 	recv   *receiver
 	cancel context.CancelFunc
@@ -102,37 +100,20 @@ func (a *classic) start(sub rueidis.Client) error {
 	probe := clusterwire.RoomChannel(a.key, a.name, a.probeRoom)
 	probeResp := []byte(`{"requestId":"` + a.probeRoom + `"}`)
 	a.recv.intercept = func(m rueidis.PubSubMessage) bool {
-		if m.Pattern == "" {
-			// The SUBSCRIBE copy of a request or response: the same message
-			// also comes through the patterns, in order with the broadcasts.
-			if m.Channel == a.specificChannel && m.Message == string(probeResp) {
-				a.recv.markReady("subscribe")
-			}
-			return true
-		}
 		switch {
 		case m.Channel == probe:
 			a.recv.markReady("psubscribe")
 		case m.Channel == a.specificChannel && m.Message == string(probeResp):
+			a.recv.markReady("subscribe")
 		default:
 			return false
 		}
 		return true
 	}
 	a.recv.start(ctx)
-	// Everything this node reads arrives through one PSUBSCRIBE: rueidis
-	// hands each Receive's messages to its own goroutine, so only a single
-	// subscription keeps one sender's broadcasts and requests (say, a
-	// broadcast then a disconnect) in the order they were published. The
-	// SUBSCRIBE to the request and response channels is still made, because
-	// Node.js nodes count servers with PUBSUB NUMSUB on the request channel;
-	// its copies of the messages are dropped above.
-	a.patterns = []string{
-		clusterwire.BroadcastPattern(a.key, a.name),
-		globEscape(a.requestChannel), globEscape(a.responseChannel), globEscape(a.specificChannel),
-	}
+	pattern := clusterwire.BroadcastPattern(a.key, a.name)
 	a.recv.subscribe(ctx, "psubscribe", func() rueidis.Completed {
-		return sub.B().Psubscribe().Pattern(a.patterns...).Build()
+		return sub.B().Psubscribe().Pattern(pattern).Build()
 	})
 	a.recv.subscribe(ctx, "subscribe", func() rueidis.Completed {
 		return sub.B().Subscribe().Channel(a.requestChannel, a.responseChannel, a.specificChannel).Build()
@@ -162,41 +143,10 @@ func (a *classic) publish(ctx context.Context, channel string, msg []byte) error
 	})
 }
 
-// globEscape quotes the glob characters of a channel name so that a
-// pattern subscription matches exactly that channel.
-func globEscape(channel string) string {
-	var b strings.Builder
-	for _, r := range channel {
-		switch r {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 // onMessage handles one pub/sub message, on the receiver goroutine.
 func (a *classic) onMessage(m rueidis.PubSubMessage) {
 	switch {
-	case m.Channel == a.requestChannel:
-		req, err := clusterwire.DecodeRequest([]byte(m.Message))
-		if err != nil {
-			a.log.Warn("redis: dropping malformed request", "err", err)
-			return
-		}
-		a.onRequest(req)
-	case m.Channel == a.responseChannel || m.Channel == a.specificChannel:
-		resp, err := clusterwire.DecodeResponse([]byte(m.Message))
-		if err != nil {
-			a.log.Warn("redis: dropping malformed response", "err", err)
-			return
-		}
-		if resp.RequestID == a.probeRoom {
-			return
-		}
-		a.onResponse(resp)
-	default:
+	case m.Pattern != "":
 		room, ok := clusterwire.ChannelRoom(a.key, a.name, m.Channel)
 		if !ok {
 			return
@@ -223,6 +173,24 @@ func (a *classic) onMessage(m rueidis.PubSubMessage) {
 		}
 		b.Opts.Flags.Local = true
 		a.BroadcastLocal(&b.Packet, b.Opts)
+	case m.Channel == a.requestChannel:
+		req, err := clusterwire.DecodeRequest([]byte(m.Message))
+		if err != nil {
+			a.log.Warn("redis: dropping malformed request", "err", err)
+			return
+		}
+		a.onRequest(req)
+	case m.Channel == a.responseChannel || m.Channel == a.specificChannel:
+		resp, err := clusterwire.DecodeResponse([]byte(m.Message))
+		if err != nil {
+			a.log.Warn("redis: dropping malformed response", "err", err)
+			return
+		}
+		if resp.RequestID == a.probeRoom {
+			a.recv.markReady("subscribe")
+			return
+		}
+		a.onResponse(resp)
 	}
 }
 
@@ -671,7 +639,7 @@ func (a *classic) Close() error {
 		// Unsubscribe explicitly so the server count drops at once.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		sub := a.recv.sub
-		sub.Do(ctx, sub.B().Punsubscribe().Pattern(a.patterns...).Build())
+		sub.Do(ctx, sub.B().Punsubscribe().Pattern(clusterwire.BroadcastPattern(a.key, a.name)).Build())
 		sub.Do(ctx, sub.B().Unsubscribe().Channel(a.requestChannel, a.responseChannel, a.specificChannel).Build())
 		cancel()
 	}
