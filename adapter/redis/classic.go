@@ -139,8 +139,30 @@ func (a *classic) start(sub rueidis.Client) error {
 
 func (a *classic) publish(ctx context.Context, channel string, msg []byte) error {
 	return retryOnce(func() error {
-		return a.pub.Do(ctx, a.pub.B().Publish().Channel(channel).Message(rueidis.BinaryString(msg)).Build()).Error()
+		c := publishNode(a.pub)
+		return c.Do(ctx, c.B().Publish().Channel(channel).Message(rueidis.BinaryString(msg)).Build()).Error()
 	})
+}
+
+// publishNode returns where PUBLISH goes. In a Redis Cluster the client
+// would send each PUBLISH to a random node, and two messages published by
+// one node could then reach subscribers in the wrong order; always using
+// the same node (the first address, sorted) keeps them in order.
+func publishNode(c rueidis.Client) rueidis.Client {
+	if c.Mode() != rueidis.ClientModeCluster {
+		return c
+	}
+	nodes := c.Nodes()
+	first := ""
+	for addr := range nodes {
+		if first == "" || addr < first {
+			first = addr
+		}
+	}
+	if n, ok := nodes[first]; ok {
+		return n
+	}
+	return c
 }
 
 // onMessage handles one pub/sub message, on the receiver goroutine.
@@ -639,8 +661,13 @@ func (a *classic) Close() error {
 		// Unsubscribe explicitly so the server count drops at once.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		sub := a.recv.sub
-		sub.Do(ctx, sub.B().Punsubscribe().Pattern(clusterwire.BroadcastPattern(a.key, a.name)).Build())
-		sub.Do(ctx, sub.B().Unsubscribe().Channel(a.requestChannel, a.responseChannel, a.specificChannel).Build())
+		// On every node: in a Redis Cluster the subscriptions live on
+		// whichever node the client picked, and a plain Do would go to a
+		// random one.
+		for _, n := range sub.Nodes() {
+			n.Do(ctx, n.B().Punsubscribe().Pattern(clusterwire.BroadcastPattern(a.key, a.name)).Build())
+			n.Do(ctx, n.B().Unsubscribe().Channel(a.requestChannel, a.responseChannel, a.specificChannel).Build())
+		}
 		cancel()
 	}
 	if a.cancel != nil {
