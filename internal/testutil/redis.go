@@ -58,7 +58,8 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 	bin := RequireBinary(t, "redis-server")
 	port := FreePort(t)
 	r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, bin: bin, t: t}
-	r.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
+	// --dir: a replica's initial sync writes an RDB file even without --save.
+	r.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir()}, extra...)
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
