@@ -131,9 +131,22 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 // each other's messages.
 var ErrReadOnlyReplica = errors.New("redis: server is a read-only replica")
 
-// CheckWritable verifies that every node the client talks to is a primary.
+// ErrClusterDown is returned (wrapped) when a Redis Cluster node reports
+// that the cluster is not usable (cluster_state:fail): the node cannot
+// reach a majority of the masters, or some hash slots have no master, so
+// part of the pub/sub traffic would silently go nowhere.
+var ErrClusterDown = errors.New("redis: cluster is down")
+
+// CheckWritable verifies that every node the client talks to is a primary
+// and, for a Redis Cluster, that every node sees a working cluster.
 func CheckWritable(ctx context.Context, c rueidis.Client) error {
+	if c.Mode() == rueidis.ClientModeCluster && len(c.Nodes()) == 0 {
+		return fmt.Errorf("%w: no node serves any hash slot (cluster_state:fail); create or fix the cluster first (redis-cli --cluster check HOST:PORT)", ErrClusterDown)
+	}
 	for addr, node := range c.Nodes() {
+		if err := checkClusterState(ctx, addr, node); err != nil {
+			return err
+		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
 		cancel()
@@ -149,6 +162,27 @@ func CheckWritable(ctx context.Context, c rueidis.Client) error {
 				continue // replicas of a cluster are expected; writes go to primaries
 			}
 			return fmt.Errorf("%w: %s; point --redis at the primary (or use Sentinel with ?master_set=NAME)", ErrReadOnlyReplica, addr)
+		}
+	}
+	return nil
+}
+
+// checkClusterState asks a node for CLUSTER INFO; a node without cluster
+// support answers with an error, which is fine.
+func checkClusterState(ctx context.Context, addr string, node rueidis.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := node.Do(ctx, node.B().ClusterInfo().Build()).ToString()
+	if err != nil {
+		if _, isReply := rueidis.IsRedisErr(err); isReply {
+			return nil // "cluster support disabled": a standalone server
+		}
+		return fmt.Errorf("redis: cannot check the cluster state of %s: %w", addr, err)
+	}
+	info = strings.TrimPrefix(info, "txt:") // RESP3 verbatim string
+	for line := range strings.Lines(info) {
+		if state, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster_state:"); ok && state != "ok" {
+			return fmt.Errorf("%w: %s reports cluster_state:%s (it cannot reach a majority of the masters, or some hash slots have no master); fix the cluster first (redis-cli --cluster check %s)", ErrClusterDown, addr, state, addr)
 		}
 	}
 	return nil
