@@ -10,7 +10,7 @@ const usage = `Herald is a Socket.IO server built to run on many nodes.
 
 Usage:
   herald [serve] [flags]   run a server on :3000 (the default command)
-  herald lb [flags]        run the sticky load balancer        (not built yet)
+  herald lb [flags]        run the sticky load balancer in front of the nodes
   herald emit [flags]      emit an event to a cluster via Redis
   herald nodes [flags]     list the nodes of a cluster and their connection counts
   herald help              show this help
@@ -22,7 +22,7 @@ Start with:
   herald serve --addr :3000
 then open http://localhost:3000/ in a browser.
 
-Run "herald serve -h" for the server flags.
+Run "herald serve -h" for the server flags, "herald lb -h" for the balancer's.
 `
 
 // run dispatches to a subcommand and returns the process exit code.
@@ -42,8 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "emit":
 		return emit(args, stdout, stderr)
 	case "lb":
-		fmt.Fprintf(stderr, "herald %s: not available in this version yet\n", cmd)
-		return 2
+		return lb(args, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", cmd, usage)
 		return 2
