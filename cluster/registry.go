@@ -1,6 +1,7 @@
 // Package cluster holds what Herald nodes know about each other: node
-// identity and the node registry. (Request forwarding between nodes comes
-// next; see docs/roadmap.md.)
+// identity, the node registry, the forwarding of a request to the node that
+// owns its session (authenticated with the cluster secret), and the health
+// endpoint balancers poll. See docs/clustering.md.
 package cluster
 
 import (
@@ -17,12 +18,17 @@ import (
 
 // NodeInfo is what a node publishes about itself in the registry.
 type NodeInfo struct {
-	ID      string    `json:"id"`
-	Addr    string    `json:"addr"`    // where the node listens
-	Sockets int       `json:"sockets"` // open Engine.IO sessions
-	Started time.Time `json:"started"`
-	Updated time.Time `json:"updated"`
-	Version string    `json:"version,omitempty"`
+	ID   string `json:"id"`
+	Addr string `json:"addr"` // where the node listens
+	// URL is how other nodes reach this one (--advertise-url), e.g.
+	// http://10.0.0.5:3000; forwarded requests go there.
+	URL string `json:"url,omitempty"`
+	// Draining is set once the node has stopped taking new sessions.
+	Draining bool      `json:"draining,omitempty"`
+	Sockets  int       `json:"sockets"` // open Engine.IO sessions
+	Started  time.Time `json:"started"`
+	Updated  time.Time `json:"updated"`
+	Version  string    `json:"version,omitempty"`
 }
 
 // Registry is the node registry in Redis: one key per node,

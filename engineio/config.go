@@ -77,7 +77,9 @@ type Config struct {
 
 	// Forwarder, if set, is asked to handle requests naming a session this
 	// server does not hold (see SessionForwarder). If nil, or if it declines,
-	// such requests get HTTP 400 "Session ID unknown".
+	// such requests get HTTP 400 "Session ID unknown". If it also
+	// implements HandshakeForwarder, a draining server (see Server.Drain)
+	// passes new handshakes to it instead of answering 503.
 	Forwarder SessionForwarder `json:"-"`
 
 	// Logger receives diagnostics. If nil, nothing is logged.

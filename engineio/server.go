@@ -189,6 +189,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRequestError(w, ErrBadHandshakeMethod, "")
 			return
 		}
+		if srv.closing.Load() && srv.forwardHandshake(w, r) {
+			return // draining: the session opens on another node
+		}
 		srv.handshake(w, r, q.Get("transport"), protocol, q.Get("b64") != "")
 		return
 	}

@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald"
-	"github.com/herald-rt/herald/adapter/redis"
-	"github.com/herald-rt/herald/cluster"
-	"github.com/herald-rt/herald/engineio"
 	"github.com/herald-rt/herald/internal/cliflags"
 )
 
@@ -39,7 +36,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	})
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for clients to be told and connections to drain on SIGINT/SIGTERM")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: herald serve [flags]\n\nRuns a Herald node: Socket.IO on /socket.io/, a demo chat on /, health on /health.\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: herald serve [flags]\n\nRuns a Herald node: Socket.IO on /socket.io/, a demo chat on /, health on /health.\nOn SIGTERM it drains: no new sessions, /health says draining, then clients are told to reconnect elsewhere.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -68,16 +65,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runServer serves until ctx is cancelled, then shuts down cleanly.
+// runServer serves until ctx is cancelled, then drains and shuts down.
 func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.Duration, log *slog.Logger) error {
-	cfg := opts.EngineConfig("", log)
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	node, err := opts.NewNode(ctx, ln.Addr(), log)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
 	factory, closeAdapter, err := opts.BuildAdapter(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer closeAdapter()
 	srv, err := herald.NewServer(herald.Config{
-		Engine:   cfg,
+		Engine:   node.EngineConfig(""),
 		Adapter:  factory,
 		Recovery: herald.RecoveryConfig{MaxDisconnection: opts.Recovery},
 		Logger:   log,
@@ -91,48 +97,34 @@ func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
 	mux.Handle("/herald-client.js", http.FileServerFS(staticFiles))
-	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if r.Method == http.MethodHead {
-			return
-		}
-		fmt.Fprintf(w, "ok node=%s sessions=%d\n", eio.NodeID(), eio.Count())
-	})
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(demoPage)
 	})
 
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		return err
-	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: node.Handler(eio, mux), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("herald listening", "addr", ln.Addr().String(), "node", eio.NodeID(),
+		"advertise", node.AdvertiseURL(), "forwarding", node.Forwarder != nil,
 		"demo", "http://"+displayAddr(ln.Addr())+"/")
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
-	if opts.Redis != "" && opts.Adapter != "memory" {
-		// Register in the cluster's node registry (herald nodes lists it).
-		stopHeartbeat, err := startRegistry(ctx, opts, eio, ln.Addr().String(), log)
-		if err != nil {
-			log.Warn("node registry unavailable", "err", err)
-		} else {
-			defer stopHeartbeat()
-		}
-	}
+	node.Start(eio)
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("herald shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	log.Info("herald draining")
+	sctx, cancel := context.WithTimeout(context.Background(), opts.DrainDelay+shutdownTimeout)
 	defer cancel()
+	drainErr := node.Drain(sctx)
 	eioErr := srv.Shutdown(sctx)
 	httpErr := httpSrv.Shutdown(sctx)
-	return errors.Join(eioErr, httpErr)
+	if httpErr != nil {
+		httpSrv.Close() // cut what is still open (forwarded long polls)
+	}
+	log.Info("herald stopped")
+	return errors.Join(drainErr, eioErr, httpErr)
 }
 
 func displayAddr(a net.Addr) string {
@@ -143,30 +135,4 @@ func displayAddr(a net.Addr) string {
 		}
 	}
 	return a.String()
-}
-
-// startRegistry keeps this node's entry in the Redis node registry fresh
-// until the returned function is called.
-func startRegistry(ctx context.Context, opts *cliflags.Server, eio *engineio.Server, addr string, log *slog.Logger) (func(), error) {
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	clients, err := redis.Dial(dctx, opts.Redis)
-	if err != nil {
-		return nil, err
-	}
-	reg := cluster.NewRegistry(clients.Pub, "")
-	started := time.Now().UTC()
-	hctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		reg.Heartbeat(hctx, 5*time.Second, func() cluster.NodeInfo {
-			return cluster.NodeInfo{ID: eio.NodeID(), Addr: addr, Sockets: eio.Count(), Started: started}
-		}, log)
-	}()
-	return func() {
-		stop()
-		<-done
-		clients.Close()
-	}, nil
 }

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-rt/herald/cluster"
+	"github.com/herald-rt/herald/engineio"
 )
 
 // Server holds the parsed server flags.
@@ -28,6 +31,9 @@ type Server struct {
 	Recovery      time.Duration
 	LogLevel      string
 	ShardedMode   string
+	Peers         string        // static peer list, id=URL,...
+	AdvertiseURL  string        // how other nodes reach this one
+	DrainDelay    time.Duration // between "draining" and closing sessions
 }
 
 // Defaults are the values a flag takes when neither it nor its environment
@@ -57,6 +63,9 @@ func Register(fs *flag.FlagSet, def Defaults) *Server {
 	fs.BoolVar(&s.EIO3, "eio3", envBool("eio3", false), "also accept Engine.IO v3 clients (socket.io-client 2.x) (env HERALD_EIO3)")
 	fs.DurationVar(&s.Recovery, "recovery", envDuration("recovery", 0), "enable connection-state recovery for disconnections up to this `duration`, e.g. 2m; 0 disables (env HERALD_RECOVERY)")
 	fs.StringVar(&s.ShardedMode, "sharded-mode", env("sharded-mode", "dynamic"), "subscriptions of --adapter redis-sharded: dynamic, static or dynamic-private (env HERALD_SHARDED_MODE)")
+	fs.StringVar(&s.Peers, "peers", env("peers", ""), "static list of the other nodes for forwarding without Redis, `id=http://host:port,...` (env HERALD_PEERS)")
+	fs.StringVar(&s.AdvertiseURL, "advertise-url", env("advertise-url", ""), "`URL` other nodes reach this one on; default http://<listen address>, 127.0.0.1 for an unspecified host (env HERALD_ADVERTISE_URL)")
+	fs.DurationVar(&s.DrainDelay, "drain-delay", envDuration("drain-delay", 2*time.Second), "on SIGTERM, how long /health reports draining before clients are told to reconnect elsewhere (env HERALD_DRAIN_DELAY)")
 	fs.StringVar(&s.LogLevel, "log-level", env("log-level", "info"), "log level: debug, info, warn, error (env HERALD_LOG_LEVEL)")
 	return s
 }
@@ -92,6 +101,17 @@ func (s *Server) Validate() error {
 	}
 	if s.MaxPayload <= 0 {
 		return fmt.Errorf("--max-payload must be positive")
+	}
+	if s.NodeID != "" {
+		if err := engineio.ValidateNodeID(s.NodeID); err != nil {
+			return fmt.Errorf("--node-id: %w", err)
+		}
+	}
+	if _, err := cluster.ParsePeers(s.Peers); err != nil {
+		return fmt.Errorf("--peers: %w", err)
+	}
+	if s.DrainDelay < 0 {
+		return fmt.Errorf("--drain-delay must not be negative")
 	}
 	return nil
 }

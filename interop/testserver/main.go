@@ -49,60 +49,71 @@ func run(mode string, opts *cliflags.Server) error {
 	level.UnmarshalText([]byte(opts.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	var (
-		handler  http.Handler
-		shutdown func(context.Context) error
-	)
-	switch mode {
-	case "eio":
-		srv, err := newEchoServer(opts, log)
-		if err != nil {
-			return err
-		}
-		handler, shutdown = srv, srv.Shutdown
-	case "sio":
-		factory, closeAdapter, err := opts.BuildAdapter(context.Background(), log)
-		if err != nil {
-			return err
-		}
-		defer closeAdapter()
-		srv, err := newSocketIOServer(opts, log, factory)
-		if err != nil {
-			return err
-		}
-		handler, shutdown = srv, srv.Shutdown
-	default:
-		return fmt.Errorf("unknown --mode %q: want eio or sio", mode)
-	}
-
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return err
 	}
-	log.Info("testserver listening", "addr", ln.Addr().String(), "mode", mode)
-	httpSrv := &http.Server{Handler: handler}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	defer ln.Close()
+	node, err := opts.NewNode(ctx, ln.Addr(), log)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+
+	var (
+		handler  http.Handler
+		eio      *engineio.Server
+		shutdown func(context.Context) error
+	)
+	switch mode {
+	case "eio":
+		srv, err := newEchoServer(node)
+		if err != nil {
+			return err
+		}
+		handler, eio, shutdown = srv, srv, srv.Shutdown
+	case "sio":
+		factory, closeAdapter, err := opts.BuildAdapter(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer closeAdapter()
+		srv, err := newSocketIOServer(opts, node, log, factory)
+		if err != nil {
+			return err
+		}
+		handler, eio, shutdown = srv, srv.Engine(), srv.Shutdown
+	default:
+		return fmt.Errorf("unknown --mode %q: want eio or sio", mode)
+	}
+
+	log.Info("testserver listening", "addr", ln.Addr().String(), "mode", mode, "node", eio.NodeID(),
+		"advertise", node.AdvertiseURL(), "forwarding", node.Forwarder != nil)
+	httpSrv := &http.Server{Handler: node.Handler(eio, handler)}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
+	node.Start(eio)
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// SIGTERM drains (see cliflags.Node.Drain), then the server stops.
+	sctx, cancel := context.WithTimeout(context.Background(), opts.DrainDelay+5*time.Second)
 	defer cancel()
+	node.Drain(sctx)
 	shutdown(sctx)
-	return httpSrv.Shutdown(sctx)
-}
-
-func engineConfig(opts *cliflags.Server, path string, log *slog.Logger) engineio.Config {
-	return opts.EngineConfig(path, log)
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		httpSrv.Close()
+	}
+	return nil
 }
 
 // newEchoServer is --mode eio: every message goes straight back.
-func newEchoServer(opts *cliflags.Server, log *slog.Logger) (*engineio.Server, error) {
-	return engineio.NewServer(engineConfig(opts, "/engine.io/", log), func(s *engineio.Session) {
+func newEchoServer(node *cliflags.Node) (*engineio.Server, error) {
+	return engineio.NewServer(node.EngineConfig("/engine.io/"), func(s *engineio.Session) {
 		s.OnMessage(func(data []byte, binary bool) {
 			s.Send(engineio.NewMessage(data, binary))
 		})

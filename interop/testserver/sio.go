@@ -30,9 +30,9 @@ func (r *rooms) UnmarshalJSON(b []byte) error {
 }
 
 // newSocketIOServer is --mode sio: the application of the DESIGN.md contract.
-func newSocketIOServer(opts *cliflags.Server, log *slog.Logger, factory adapter.Factory) (*herald.Server, error) {
+func newSocketIOServer(opts *cliflags.Server, cn *cliflags.Node, log *slog.Logger, factory adapter.Factory) (*herald.Server, error) {
 	cfg := herald.Config{
-		Engine:  engineConfig(opts, "/socket.io/", log),
+		Engine:  cn.EngineConfig("/socket.io/"),
 		Adapter: factory,
 		Logger:  log,
 	}
