@@ -270,7 +270,7 @@ func (s *Session) closeWith(reason CloseReason, graceful bool) {
 		s.state = stateClosed
 	}
 	if s.probe != nil {
-		s.probe.conn.Close()
+		s.probe.close()
 		s.probe = nil
 	}
 	if s.postAbort != nil {

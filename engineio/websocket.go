@@ -7,21 +7,35 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
 
-// wsConn is one WebSocket connection. Exactly one goroutine reads it
+// wsConn is one WebSocket connection. At most one goroutine reads it
 // (readLoop) and at most one writes session packets (the writer, started on
-// demand and gone when the queue is empty), so an idle connection holds no
-// buffers and only the reader's small stack.
+// demand and gone when the queue is empty). On Linux an idle connection has
+// no reader goroutine either: it is parked in an epoll set (netpoll_linux.go)
+// and a reader starts when data arrives, so an idle connection holds no
+// buffers and no goroutine stack.
 type wsConn struct {
 	conn net.Conn
 	// rd reads frames: the connection itself, or first the bytes the HTTP
-	// server had already buffered after the upgrade request.
-	rd io.Reader
+	// server had already buffered after the upgrade request (early).
+	rd    io.Reader
+	early *bytes.Reader
+	// raw is the descriptor of a plain TCP or Unix connection, which can be
+	// parked while idle; nil for others (TLS keeps bytes in user space).
+	raw syscall.RawConn
+
+	// Parking state, guarded by the poller's mu (netpoll_linux.go).
+	token     int32    // registration in the epoll set; 0 if none
+	armed     bool     // parked, waiting for an event
+	closed    bool     // closed: never park again
+	sess      *Session // whom to resume when the event comes
+	closeOnce sync.Once
 
 	// writeMu serialises writes to conn: the writer's batches and the frames
 	// the reader answers directly (pong, probe reply, close).
@@ -42,13 +56,46 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 		return nil, err
 	}
 	c := &wsConn{conn: conn, rd: conn}
+	switch sc := conn.(type) {
+	case *net.TCPConn:
+		c.raw, _ = sc.SyscallConn()
+	case *net.UnixConn:
+		c.raw, _ = sc.SyscallConn()
+	}
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		// The client pipelined frames after its request: read those first,
 		// then drop net/http's buffer.
 		early, _ := rw.Reader.Peek(rw.Reader.Buffered())
-		c.rd = io.MultiReader(bytes.NewReader(append([]byte(nil), early...)), conn)
+		c.early = bytes.NewReader(append([]byte(nil), early...))
+		c.rd = io.MultiReader(c.early, conn)
 	}
 	return c, nil
+}
+
+// earlyDrained reports whether the bytes read ahead by the HTTP server have
+// all been consumed, so that the socket alone says whether input waits.
+func (c *wsConn) earlyDrained() bool {
+	if c.early == nil {
+		return true
+	}
+	if c.early.Len() > 0 {
+		return false
+	}
+	c.early, c.rd = nil, c.conn
+	return true
+}
+
+// close closes the connection, first taking it out of the poller.
+func (c *wsConn) close() {
+	c.unpark()
+	c.conn.Close()
+}
+
+// resume reads a parked connection that became readable. It runs on a
+// goroutine that holds the slot the parked connection kept in srv.wg.
+func (c *wsConn) resume(s *Session) {
+	defer s.srv.wg.Done()
+	c.readLoop(s, false)
 }
 
 // writeDirect writes one frame now, bypassing the session queue. It is for
@@ -75,7 +122,7 @@ func (c *wsConn) startWriterLocked(s *Session) {
 // The caller holds s.mu.
 func (c *wsConn) closeLocked(s *Session, graceful bool) {
 	if !graceful {
-		c.conn.Close()
+		c.close()
 		return
 	}
 	c.closing = true
@@ -95,7 +142,7 @@ func (c *wsConn) writeLoop(s *Session) {
 			s.mu.Unlock()
 			if closing {
 				c.writeDirect(c.closeMsg, s.srv.writeTimeout)
-				c.conn.Close()
+				c.close()
 			}
 			return
 		}
@@ -120,7 +167,7 @@ func (c *wsConn) writeLoop(s *Session) {
 			// closeWith closes the connection; closing it first would let the
 			// reader report "transport close" for what is a write failure.
 			s.closeWith(ReasonTransportError, false)
-			c.conn.Close()
+			c.close()
 			return
 		}
 	}
@@ -252,6 +299,9 @@ func (c *wsConn) readLoop(s *Session, probing bool) {
 		defer upgradeTimer.Stop()
 	}
 	for {
+		if !probing && c.park(s) {
+			return // an event resumes reading on a new goroutine
+		}
 		op, data, err := c.readMessage(srv.maxPayload, srv.writeTimeout)
 		if err != nil {
 			if probing {
@@ -265,7 +315,7 @@ func (c *wsConn) readLoop(s *Session, probing bool) {
 				c.lingerAfterClose()
 			}
 			s.closeWith(reason, false)
-			c.conn.Close()
+			c.close()
 			return
 		}
 		p, err := decodeFrame(op, data, s.protocol)
@@ -274,7 +324,7 @@ func (c *wsConn) readLoop(s *Session, probing bool) {
 				s.abortProbe(c)
 				return
 			}
-			c.conn.Close()
+			c.close()
 			s.closeWith(ReasonParseError, false)
 			return
 		}
@@ -356,7 +406,7 @@ func (s *Session) completeUpgrade(c *wsConn) bool {
 
 // abortProbe closes a failed upgrade probe; the session stays on polling.
 func (s *Session) abortProbe(c *wsConn) {
-	c.conn.Close()
+	c.close()
 	s.mu.Lock()
 	if s.probe == c {
 		s.probe = nil

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package engineio
+
+// Without epoll a WebSocket reader stays blocked in Read while idle.
+
+func (c *wsConn) park(*Session) bool { return false }
+
+func (c *wsConn) unpark() {}
