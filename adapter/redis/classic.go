@@ -110,14 +110,16 @@ func (a *classic) start(sub rueidis.Client) error {
 		}
 		return true
 	}
+	a.recv.expect("psubscribe")
+	a.recv.expect("subscribe")
 	a.recv.start(ctx)
-	pattern := clusterwire.BroadcastPattern(a.key, a.name)
-	a.recv.subscribe(ctx, "psubscribe", func() rueidis.Completed {
-		return sub.B().Psubscribe().Pattern(pattern).Build()
-	})
-	a.recv.subscribe(ctx, "subscribe", func() rueidis.Completed {
-		return sub.B().Subscribe().Channel(a.requestChannel, a.responseChannel, a.specificChannel).Build()
-	})
+	// All four on one connection, so that one sender's broadcasts and
+	// requests are handled in the order it published them.
+	a.recv.add(ctx,
+		subKey{patternSub, clusterwire.BroadcastPattern(a.key, a.name)},
+		subKey{channelSub, a.requestChannel},
+		subKey{channelSub, a.responseChannel},
+		subKey{channelSub, a.specificChannel})
 	// Confirm both subscriptions by a round trip before serving, so that
 	// nothing published right after startup is missed.
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -147,19 +149,14 @@ func (a *classic) publish(ctx context.Context, channel string, msg []byte) error
 // publishNode returns where PUBLISH goes. In a Redis Cluster the client
 // would send each PUBLISH to a random node, and two messages published by
 // one node could then reach subscribers in the wrong order; always using
-// the same node (the first address, sorted) keeps them in order.
+// the same node (the first address, sorted), which is also the one that
+// carries the classic subscriptions, keeps them in order.
 func publishNode(c rueidis.Client) rueidis.Client {
 	if c.Mode() != rueidis.ClientModeCluster {
 		return c
 	}
 	nodes := c.Nodes()
-	first := ""
-	for addr := range nodes {
-		if first == "" || addr < first {
-			first = addr
-		}
-	}
-	if n, ok := nodes[first]; ok {
+	if n, ok := nodes[firstNode(nodes)]; ok {
 		return n
 	}
 	return c
@@ -655,26 +652,13 @@ func (a *classic) Close() error {
 	}
 	a.mu.Unlock()
 	if a.recv != nil {
-		a.recv.stopAll()
-	}
-	if a.recv != nil {
-		// Unsubscribe explicitly so the server count drops at once.
+		// Unsubscribes first, so the server count drops at once.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		sub := a.recv.sub
-		// On every node: in a Redis Cluster the subscriptions live on
-		// whichever node the client picked, and a plain Do would go to a
-		// random one.
-		for _, n := range sub.Nodes() {
-			n.Do(ctx, n.B().Punsubscribe().Pattern(clusterwire.BroadcastPattern(a.key, a.name)).Build())
-			n.Do(ctx, n.B().Unsubscribe().Channel(a.requestChannel, a.responseChannel, a.specificChannel).Build())
-		}
+		a.recv.close(ctx)
 		cancel()
 	}
 	if a.cancel != nil {
 		a.cancel()
-	}
-	if a.recv != nil {
-		a.recv.wait()
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func NewShardedAdapter(clients *Clients, cfg Config) adapter.Factory {
 			log:     cfg.logger().With("adapter", "redis-sharded", "nsp", nsp.Name()),
 			pending: make(map[string]*pendingRequest),
 			acks:    make(map[string]*pendingAck),
-			rooms:   make(map[string]*subscription),
+			rooms:   make(map[string]bool),
 		}
 		a.mainChannel = clusterwire.BroadcastChannel(a.key, a.name)
 		a.ownChannel = clusterwire.ShardedResponseChannel(a.key, a.name, a.uid)
@@ -87,7 +87,7 @@ type sharded struct {
 	mu      sync.Mutex // guards pending, acks, rooms, closed
 	pending map[string]*pendingRequest
 	acks    map[string]*pendingAck
-	rooms   map[string]*subscription // subscribed room channels
+	rooms   map[string]bool // subscribed room channels
 	closed  bool
 }
 
@@ -106,12 +106,10 @@ func (a *sharded) start() error {
 		}
 		return false
 	}
+	a.recv.expect(a.mainChannel)
+	a.recv.expect(a.ownChannel)
 	a.recv.start(a.ctx)
-	for _, ch := range []string{a.mainChannel, a.ownChannel} {
-		a.recv.subscribe(a.ctx, ch, func() rueidis.Completed {
-			return a.sub.B().Ssubscribe().Channel(ch).Build()
-		})
-	}
+	a.recv.add(a.ctx, subKey{shardSub, a.mainChannel}, subKey{shardSub, a.ownChannel})
 	wctx, wcancel := context.WithTimeout(a.ctx, 10*time.Second)
 	defer wcancel()
 	for {
@@ -213,17 +211,25 @@ func (a *sharded) subscribeRoom(room string) {
 		return // left meanwhile
 	}
 	a.mu.Lock()
-	if a.closed || a.rooms[room] != nil {
+	if a.closed || a.rooms[room] {
 		a.mu.Unlock()
 		return
 	}
-	ch := clusterwire.RoomChannel(a.key, a.name, room)
-	a.rooms[room] = a.recv.subscribe(a.ctx, ch, func() rueidis.Completed {
-		return a.sub.B().Ssubscribe().Channel(ch).Build()
-	})
+	a.rooms[room] = true
 	a.mu.Unlock()
-	// The probe is a heartbeat, which Node.js nodes ignore.
-	a.confirm(a.ctx, ch, time.Second)
+	ch := clusterwire.RoomChannel(a.key, a.name, room)
+	a.recv.expect(ch)
+	// Bounded: this may run on the handler goroutine, and the reply comes
+	// through the connection's reader, which waits for the handler when
+	// the inbox is full.
+	ctx, cancel := context.WithTimeout(a.ctx, time.Second)
+	live, _ := a.recv.add(ctx, subKey{shardSub, ch})
+	cancel()
+	if !live {
+		// Still connecting: confirm by a round trip. The probe is a
+		// heartbeat, which Node.js nodes ignore.
+		a.confirm(a.ctx, ch, time.Second)
+	}
 }
 
 func (a *sharded) unsubscribeRoom(room string) {
@@ -233,16 +239,15 @@ func (a *sharded) unsubscribeRoom(room string) {
 		return // joined again meanwhile
 	}
 	a.mu.Lock()
-	sub := a.rooms[room]
+	subscribed := a.rooms[room]
 	delete(a.rooms, room)
 	a.mu.Unlock()
-	if sub == nil {
+	if !subscribed {
 		return
 	}
-	sub.stop()
-	ctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, c := context.WithTimeout(a.ctx, 2*time.Second)
 	defer c()
-	a.sub.Do(ctx, a.sub.B().Sunsubscribe().Channel(clusterwire.RoomChannel(a.key, a.name, room)).Build())
+	a.recv.remove(ctx, subKey{shardSub, clusterwire.RoomChannel(a.key, a.name, room)})
 }
 
 // confirm publishes heartbeat probes on channel until this node hears one
@@ -595,28 +600,16 @@ func (a *sharded) Close() error {
 		p.timer.Stop()
 		delete(a.acks, id)
 	}
-	channels := []string{a.mainChannel, a.ownChannel}
-	for room, sub := range a.rooms {
-		channels = append(channels, clusterwire.RoomChannel(a.key, a.name, room))
-		sub.stop()
-		delete(a.rooms, room)
-	}
+	clear(a.rooms)
 	a.mu.Unlock()
 	if a.recv != nil {
-		a.recv.stopAll()
-	}
-	if a.recv != nil {
+		// Unsubscribes first, so the server count drops at once.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		for _, ch := range channels {
-			a.sub.Do(ctx, a.sub.B().Sunsubscribe().Channel(ch).Build())
-		}
+		a.recv.close(ctx)
 		cancel()
 	}
 	if a.cancel != nil {
 		a.cancel()
-	}
-	if a.recv != nil {
-		a.recv.wait()
 	}
 	return nil
 }

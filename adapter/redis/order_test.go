@@ -1,0 +1,153 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/herald-rt/herald/adapter"
+	"github.com/herald-rt/herald/adapter/adaptertest"
+	"github.com/herald-rt/herald/adapter/redis"
+	"github.com/herald-rt/herald/internal/testutil"
+	"github.com/herald-rt/herald/parser"
+)
+
+// orderMessages is how many numbered messages the sender publishes per
+// case: enough that a receiver which reads its subscriptions on separate
+// goroutines almost surely swaps some (it did, every run, before the
+// adapters read each connection through one ordered reader).
+const orderMessages = 1500
+
+// TestOrder checks that one sender's messages reach another node in the
+// order they were sent, whatever channel or pattern each one travels on:
+//
+//   - classic: broadcasts to a room (PSUBSCRIBE), broadcasts with acks
+//     (request channel, SUBSCRIBE) and remote joins followed by a broadcast
+//     to the joined room (the broadcast is lost if it overtakes the join);
+//   - sharded dynamic and dynamic-private: broadcasts alternating between
+//     four rooms, the socket's own room and the whole namespace (one
+//     SSUBSCRIBE channel each).
+//
+// It reports the number of messages that arrived out of order, or never.
+func TestOrder(t *testing.T) {
+	r := testutil.StartRedis(t)
+	cases := []struct {
+		name    string
+		factory func(*redis.Clients, redis.Config) adapter.Factory
+		mode    string
+		send    func(ctx context.Context, a adapter.Adapter, seq int, target string) error
+	}{
+		{"Classic", redis.NewAdapter, "", sendClassic},
+		{"ShardedDynamic", redis.NewShardedAdapter, "dynamic", sendSharded},
+		{"ShardedDynamicPrivate", redis.NewShardedAdapter, "dynamic-private", sendSharded},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := redis.Config{Key: fmt.Sprintf("order%d", clusterSeq.Add(1)), SubscriptionMode: c.mode, RequestsTimeout: 3 * time.Second}
+			nsA, nsB := adaptertest.NewNamespace("/", 0), adaptertest.NewNamespace("/", 1)
+			aA, err := nsA.Attach(c.factory(dial(t, r.URL()), cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { aA.Close() })
+			aB, err := nsB.Attach(c.factory(dial(t, r.URL()), cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { aB.Close() })
+			// A 20-character id: a socket's own room in dynamic-private.
+			target := nsB.Connect("ordertargetsocket001", orderRooms...)
+			if d, err := waitServerCount(aA, 2, 10*time.Second); err != nil {
+				t.Fatalf("%v (after %v)", err, d)
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			for seq := 1; seq <= orderMessages; seq++ {
+				if err := c.send(ctx, aA, seq, target.ID()); err != nil {
+					t.Fatalf("message #%d: %v", seq, err)
+				}
+			}
+			// Once the last message is in, everything before it is in or
+			// lost.
+			pollUntil(20*time.Second, func() bool {
+				got := socketSeqs(target)
+				return len(got) > 0 && slices.Max(got) == orderMessages
+			})
+			got := socketSeqs(target)
+			swapped, lost := orderViolations(got, orderMessages)
+			t.Logf("%s: %d messages sent, %d received, %d out of order, %d lost", c.name, orderMessages, len(got), swapped, lost)
+			if swapped > 0 || lost > 0 {
+				t.Errorf("one sender's messages must arrive in order and all of them: %d out of order, %d lost (first received: %v)", swapped, lost, got[:min(len(got), 20)])
+			}
+		})
+	}
+}
+
+var orderRooms = []string{"order-a", "order-b", "order-c", "order-d"}
+
+// sendClassic cycles through a broadcast to a room, a broadcast with acks
+// (a request) and a join of the target into a new room followed by a
+// broadcast to that room; every third message is the one after a join.
+func sendClassic(ctx context.Context, a adapter.Adapter, seq int, target string) error {
+	pkt, err := parser.NewEvent("/", restartEvent, seq)
+	if err != nil {
+		return err
+	}
+	switch seq % 3 {
+	case 1:
+		return a.Broadcast(ctx, pkt, adapter.BroadcastOptions{Rooms: []string{orderRooms[seq%len(orderRooms)]}})
+	case 2:
+		opts := adapter.BroadcastOptions{Rooms: []string{orderRooms[seq%len(orderRooms)]}}
+		opts.Flags.Timeout = 100 * time.Millisecond
+		return a.BroadcastWithAck(ctx, pkt, opts, func(int) {}, func(adapter.Ack) {})
+	default:
+		room := fmt.Sprintf("order-joined-%d", seq)
+		if err := a.AddSockets(ctx, adapter.BroadcastOptions{Rooms: []string{target}}, []string{room}); err != nil {
+			return err
+		}
+		return a.Broadcast(ctx, pkt, adapter.BroadcastOptions{Rooms: []string{room}})
+	}
+}
+
+// sendSharded cycles through broadcasts to four rooms, to the target's own
+// room and to the whole namespace: six channels in the dynamic modes.
+func sendSharded(ctx context.Context, a adapter.Adapter, seq int, target string) error {
+	pkt, err := parser.NewEvent("/", restartEvent, seq)
+	if err != nil {
+		return err
+	}
+	var opts adapter.BroadcastOptions
+	switch i := seq % 6; {
+	case i < len(orderRooms):
+		opts.Rooms = []string{orderRooms[i]}
+	case i == len(orderRooms):
+		opts.Rooms = []string{target}
+	}
+	if seq == orderMessages {
+		opts.Rooms = []string{orderRooms[0]}
+	}
+	return a.Broadcast(ctx, pkt, opts)
+}
+
+// orderViolations counts the received messages that came after a higher
+// number (out of order) and the numbers 1..sent never received.
+func orderViolations(got []int, sent int) (swapped, lost int) {
+	seen := make(map[int]bool, len(got))
+	highest := 0
+	for _, n := range got {
+		if n < highest {
+			swapped++
+		}
+		highest = max(highest, n)
+		seen[n] = true
+	}
+	for n := 1; n <= sent; n++ {
+		if !seen[n] {
+			lost++
+		}
+	}
+	return swapped, lost
+}
