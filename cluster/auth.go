@@ -233,3 +233,8 @@ func (c *nonceCache) add(n [16]byte, now time.Time) nonceResult {
 var errNoSecret = errors.New("cluster: forwarding needs a cluster secret")
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func sha256Sum(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}

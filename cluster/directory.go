@@ -101,15 +101,43 @@ func (d *directory) lookup(ctx context.Context, id string) *peer {
 	}
 	d.mu.RLock()
 	p := d.fromReg[id]
-	fresh := time.Since(d.lastRefresh) < d.minMissInterval
 	d.mu.RUnlock()
-	if p != nil || fresh {
+	if p != nil {
 		return p
 	}
-	d.refresh(ctx)
+	d.refreshOnMiss(ctx)
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.fromReg[id]
+}
+
+// refreshOnMiss reloads the registry after a lookup missed. Reloads on a
+// miss are at most one per minMissInterval: a caller that comes sooner waits
+// for the next slot (a node that registered a moment after the last reload
+// is still found), unless someone reloaded meanwhile.
+func (d *directory) refreshOnMiss(ctx context.Context) {
+	if d.reg == nil {
+		return
+	}
+	d.mu.RLock()
+	last := d.lastRefresh
+	d.mu.RUnlock()
+	if wait := d.minMissInterval - time.Since(last); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		d.mu.RLock()
+		again := d.lastRefresh != last
+		d.mu.RUnlock()
+		if again {
+			return
+		}
+	}
+	d.refresh(ctx)
 }
 
 // refresh reloads the registry; concurrent callers share one load.

@@ -240,7 +240,10 @@ func (f *Forwarder) ForwardHandshake(w http.ResponseWriter, r *http.Request) boo
 	}
 	peers := f.dir.others()
 	if len(peers) == 0 {
-		return false
+		f.dir.refreshOnMiss(r.Context())
+		if peers = f.dir.others(); len(peers) == 0 {
+			return false
+		}
 	}
 	start := int(f.next.Add(1))
 	for i := range peers {
