@@ -161,9 +161,13 @@ func (d registryDiscovery) Backends(ctx context.Context) ([]string, error) {
 	}
 	var urls []string
 	for _, n := range nodes {
-		u, ok := nodeURL(n.Addr)
+		addr := n.URL // --advertise-url, or derived from the listen address
+		if addr == "" {
+			addr = n.Addr
+		}
+		u, ok := nodeURL(addr)
 		if !ok {
-			d.log.Warn("herald lb: registry entry has no reachable address; start the node with a specific --addr", "node", n.ID, "addr", n.Addr)
+			d.log.Warn("herald lb: registry entry has no reachable address; start the node with --advertise-url", "node", n.ID, "addr", addr)
 			continue
 		}
 		urls = append(urls, u)
