@@ -1,12 +1,16 @@
 // Node.js peer servers for Herald's benchmarks (engine.io 6.6.12, socket.io 4.8.4).
 //
 //   node --expose-gc server.mjs --mode eio|sio --addr 127.0.0.1:PORT \
-//        [--ping-interval 25000] [--ping-timeout 20000]
+//        [--ping-interval 25000] [--ping-timeout 20000] \
+//        [--adapter memory|redis|redis-sharded --redis redis://127.0.0.1:PORT]
 //
 // --mode eio  a bare engine.io echo server on /engine.io/ (as `testserver --mode eio`)
 // --mode sio  a socket.io server on /socket.io/ whose namespaces "/" and "/custom"
 //             register the same per-socket handlers as `testserver --mode sio`, so each
 //             connection carries a comparable amount of application state
+//
+// --adapter redis          @socket.io/redis-adapter 8.3.0 createAdapter(pub, sub) (node-redis 4.7.1)
+// --adapter redis-sharded  createShardedAdapter(pub, sub) (SSUBSCRIBE/SPUBLISH, dynamic mode)
 //
 // WebSocket compression is off in both (the default). Protocol for the harness:
 //   stdout  {"event":"listening","addr":...,"pid":...} once listening
@@ -18,9 +22,11 @@
 import http from "node:http";
 import { Server as EngineServer } from "engine.io";
 import { Server as IOServer } from "socket.io";
+import { createClient } from "redis";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 
 function parseArgs(argv) {
-  const out = { mode: "eio", addr: "127.0.0.1:3000", pingInterval: 25000, pingTimeout: 20000, maxLifetime: 900, exitOnStdinEOF: false };
+  const out = { mode: "eio", addr: "127.0.0.1:3000", pingInterval: 25000, pingTimeout: 20000, maxLifetime: 900, exitOnStdinEOF: false, adapter: "memory", redis: "" };
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i].split("=", 2);
     if (k === "--exit-on-stdin-eof") {
@@ -34,6 +40,8 @@ function parseArgs(argv) {
       case "--ping-interval": out.pingInterval = Number(v); break;
       case "--ping-timeout": out.pingTimeout = Number(v); break;
       case "--max-lifetime": out.maxLifetime = Number(v); break;
+      case "--adapter": out.adapter = v; break;
+      case "--redis": out.redis = v; break;
       default:
         console.error(`server.mjs: unknown flag ${k}`);
         process.exit(2);
@@ -69,6 +77,22 @@ if (opts.mode === "eio") {
     pingTimeout: opts.pingTimeout,
     maxHttpBufferSize: 1e6,
   });
+  if (opts.adapter !== "memory") {
+    if (!opts.redis) {
+      console.error(`server.mjs: --adapter ${opts.adapter} needs --redis URL`);
+      process.exit(2);
+    }
+    const pub = createClient({ url: opts.redis });
+    const sub = pub.duplicate();
+    for (const c of [pub, sub]) c.on("error", (err) => console.error(`redis client error: ${err.message}`));
+    await Promise.all([pub.connect(), sub.connect()]);
+    if (opts.adapter === "redis") io.adapter(createAdapter(pub, sub));
+    else if (opts.adapter === "redis-sharded") io.adapter(createShardedAdapter(pub, sub));
+    else {
+      console.error(`server.mjs: unknown --adapter ${opts.adapter}: want memory, redis or redis-sharded`);
+      process.exit(2);
+    }
+  }
   for (const name of ["/", "/custom"]) {
     setupNamespace(io.of(name));
   }

@@ -1,0 +1,691 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// metrics are one measurement's figures, by key (see metricDefs).
+type metrics map[string]float64
+
+// curvePoint is one step of a rate sweep (S3): the plot's data.
+type curvePoint struct {
+	Rate  float64 `json:"rate"`
+	P50   float64 `json:"p50_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	Loss  float64 `json:"loss"`
+	CPUUs float64 `json:"cpu_us_per_msg"`
+}
+
+// scenarioResult holds every run of one scenario, per peer.
+type scenarioResult struct {
+	Runs   map[string][]metrics                 `json:"runs"`             // peer -> runs
+	Curves map[string]map[string][][]curvePoint `json:"curves,omitempty"` // peer -> variant -> runs
+	Notes  []string                             `json:"notes,omitempty"`
+	Error  string                               `json:"error,omitempty"`
+}
+
+func (sr *scenarioResult) add(peer string, m metrics) {
+	if sr.Runs == nil {
+		sr.Runs = map[string][]metrics{}
+	}
+	sr.Runs[peer] = append(sr.Runs[peer], m)
+}
+
+func (sr *scenarioResult) addCurve(peer, variant string, c []curvePoint) {
+	if sr.Curves == nil {
+		sr.Curves = map[string]map[string][][]curvePoint{}
+	}
+	if sr.Curves[peer] == nil {
+		sr.Curves[peer] = map[string][][]curvePoint{}
+	}
+	sr.Curves[peer][variant] = append(sr.Curves[peer][variant], c)
+}
+
+// sizes are the counts and durations of a run: full or quick.
+type sizes struct {
+	window, drain, warm time.Duration
+	s2N, s2PerProc      int
+	s2RateA, s2RateB    float64
+	s3N                 int
+	s3Rates             []float64
+	s4PerNode           int
+	s4Low, s4High       float64
+	s5N                 int
+	s5Pub               float64
+	s6Workers, s6Storm  int
+	s1N                 []int
+}
+
+func sizesFor(o *options) sizes {
+	if o.quick {
+		return sizes{window: 1500 * time.Millisecond, drain: 400 * time.Millisecond, warm: 500 * time.Millisecond,
+			s2N: 2000, s2PerProc: 2000, s2RateA: 2, s2RateB: 50,
+			s3N: 200, s3Rates: []float64{1000, 5000, 10000},
+			s4PerNode: 200, s4Low: 5, s4High: 300,
+			s5N: 200, s5Pub: 10,
+			s6Workers: 16, s6Storm: 1000,
+			s1N: []int{1000}}
+	}
+	return sizes{window: 5 * time.Second, drain: time.Second, warm: 2 * time.Second,
+		s2N: 10000, s2PerProc: 5000, s2RateA: 2, s2RateB: 50,
+		s3N: 1000, s3Rates: []float64{1000, 2500, 5000, 10000, 15000, 20000, 30000},
+		s4PerNode: 3000, s4Low: 2, s4High: 30,
+		s5N: 1000, s5Pub: 10,
+		s6Workers: 32, s6Storm: 9000,
+		s1N: []int{10000, 19000}}
+}
+
+func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, error) {
+	sz := sizesFor(o)
+	sr := &scenarioResult{}
+	if s == "s1" {
+		return sr, runS1(ctx, o, sz, sr)
+	}
+	var redis *redisServer
+	if s == "s4" {
+		var err error
+		if redis, err = startRedis(ctx, o); err != nil {
+			return sr, err
+		}
+		defer redis.p.stop(2 * time.Second)
+	}
+	var errs []string
+	for run := 0; run < o.runs; run++ {
+		for k := range o.peers {
+			peer := o.peers[(k+run)%len(o.peers)] // rotate the order
+			if ctx.Err() != nil {
+				return sr, ctx.Err()
+			}
+			t0 := time.Now()
+			var m metrics
+			var err error
+			switch s {
+			case "s2":
+				m, err = runS2(ctx, o, sz, peer)
+			case "s3":
+				m, err = runS3(ctx, o, sz, peer, sr)
+			case "s4":
+				m, err = runS4(ctx, o, sz, peer, redis)
+			case "s5":
+				m, err = runS5(ctx, o, sz, peer)
+			case "s6":
+				m, err = runS6(ctx, o, sz, peer)
+			}
+			killAll() // nothing from this measurement survives into the next
+			if err != nil {
+				logf("  %s run %d %s: %v", s, run+1, peer, err)
+				errs = append(errs, fmt.Sprintf("run %d %s: %v", run+1, peer, err))
+				continue
+			}
+			m["loadavg1"] = load1()
+			sr.add(peer, m)
+			logf("  %s run %d %-6s %s (%.0fs, load %s)", s, run+1, peer, brief(m), time.Since(t0).Seconds(), loadavg())
+		}
+	}
+	if len(errs) > 0 {
+		sr.Notes = append(sr.Notes, errs...)
+	}
+	return sr, nil
+}
+
+func load1() float64 {
+	f := strings.Fields(loadavg())
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+func brief(m metrics) string {
+	var parts []string
+	for _, d := range metricDefs {
+		if v, ok := m[d.key]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%.4g", d.key, v))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// ---- servers ----
+
+type server struct {
+	p    *proc
+	url  string
+	addr string
+}
+
+// startServer starts one Socket.IO server of peer on a free port (or port,
+// if > 0), with the idle-realistic heartbeat (25 s / 20 s), and waits until
+// it accepts connections.
+func startServer(ctx context.Context, o *options, peer string, port int, adapter, redisURL string) (*server, error) {
+	var err error
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	var argv, env []string
+	switch peer {
+	case "herald":
+		argv = []string{filepath.Join(o.bin, "testserver"), "--mode", "sio", "--addr", addr,
+			"--ping-interval", "25s", "--ping-timeout", "20s", "--log-level", "error"}
+		if adapter != "" {
+			argv = append(argv, "--adapter", adapter, "--redis", redisURL)
+		}
+	case "node":
+		argv = []string{"node", filepath.Join(o.root, "bench/node/server.mjs"), "--mode", "sio", "--addr", addr,
+			"--ping-interval", "25000", "--ping-timeout", "20000", "--max-lifetime", "900"}
+		if adapter != "" {
+			argv = append(argv, "--adapter", adapter, "--redis", redisURL)
+		}
+	default:
+		return nil, fmt.Errorf("unknown peer %q", peer)
+	}
+	p, err := startProc(peer+"@"+addr, o.root, env, o.serverCPU, argv)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitListening(ctx, addr, 30*time.Second); err != nil {
+		p.stop(time.Second)
+		return nil, fmt.Errorf("%v: %s", err, p.stderrTail())
+	}
+	return &server{p: p, url: "http://" + addr, addr: addr}, nil
+}
+
+type redisServer struct {
+	p   *proc
+	url string
+}
+
+func startRedis(ctx context.Context, o *options) (*redisServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("redis", os.TempDir(), nil, o.serverCPU, []string{"redis-server", "--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", os.TempDir()})
+	if err != nil {
+		return nil, fmt.Errorf("redis-server (apt install redis-server): %w", err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if err := waitListening(ctx, addr, 20*time.Second); err != nil {
+		p.stop(time.Second)
+		return nil, err
+	}
+	// Not tracked in procs: it lives for the whole scenario.
+	procs.mu.Lock()
+	for i, q := range procs.all {
+		if q == p {
+			procs.all = append(procs.all[:i], procs.all[i+1:]...)
+			break
+		}
+	}
+	procs.mu.Unlock()
+	return &redisServer{p: p, url: "redis://" + addr}, nil
+}
+
+// ---- load generator processes ----
+
+// srcCounter gives every load generator process fresh 127.0.x.y source
+// addresses, so no run meets the TIME_WAIT sockets of the previous one.
+var srcCounter atomic.Int64
+
+func nextSrc() string {
+	var ips []string
+	for k := 0; k < 2; k++ {
+		v := srcCounter.Add(1)
+		ips = append(ips, fmt.Sprintf("127.0.%d.%d", 1+(v/250)%250, 2+v%250))
+	}
+	return strings.Join(ips, ",")
+}
+
+type clientSpec struct {
+	urls      []string
+	n         int
+	perProc   int
+	transport string
+	publisher bool
+	reconnect bool
+}
+
+// startClients starts ⌈n/perProc⌉ load generators pinned to the client CPU
+// and waits until each has made all its connections.
+func startClients(ctx context.Context, o *options, cs clientSpec) ([]*proc, error) {
+	if cs.perProc <= 0 || cs.perProc > 9500 {
+		cs.perProc = 9000
+	}
+	if cs.transport == "" {
+		cs.transport = "websocket"
+	}
+	var kids []*proc
+	var counts []int
+	for left, k := cs.n, 0; left > 0; k++ {
+		n := min(left, cs.perProc)
+		left -= n
+		argv := []string{o.self, "-role", "client", "-urls", strings.Join(cs.urls, ","), "-n", strconv.Itoa(n),
+			"-transport", cs.transport, "-rate", "3000", "-max-duration", "15m"}
+		if cs.transport == "websocket" {
+			argv = append(argv, "-src", nextSrc())
+		}
+		if cs.publisher && k == 0 {
+			argv = append(argv, "-publisher")
+		}
+		if cs.reconnect {
+			argv = append(argv, "-reconnect")
+		}
+		p, err := startProc(fmt.Sprintf("client%d", k), o.root, nil, o.clientCPU, argv)
+		if err != nil {
+			return nil, err
+		}
+		kids = append(kids, p)
+		counts = append(counts, n)
+	}
+	timeout := 60*time.Second + time.Duration(cs.n/500)*time.Second
+	for i, p := range kids {
+		m, err := p.await(ctx, "ready", timeout)
+		if err != nil {
+			return nil, err
+		}
+		if got := num(m["connected"]); int(got) != counts[i] {
+			return nil, fmt.Errorf("%s connected %d of %d (failed %v): %s", p.name, int(got), counts[i], m["failed"], p.stderrTail())
+		}
+	}
+	return kids, nil
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+// phaseResult is one measurement window, merged over load generators.
+type phaseResult struct {
+	recv     map[string]float64 // deliveries received during the window, by kind
+	inWin    map[string]float64 // messages sent in the window and received by its end + drain
+	sentPub  float64            // broadcasts sent by the publisher
+	sentEcho float64            // echo/ack requests sent
+	cpuS     float64            // servers' CPU seconds during the window
+	wallS    float64
+	lat      map[string]sparseHist
+	drops    float64
+}
+
+// runPhase opens a window 300 ms from now on every load generator, and reads
+// the servers' CPU time at its start and end.
+func runPhase(ctx context.Context, kids []*proc, pids []int, c command) (*phaseResult, error) {
+	start := time.Now().Add(300 * time.Millisecond)
+	c.Op = "phase"
+	c.Start = start.UnixNano()
+	for _, k := range kids {
+		if err := k.send(c); err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(time.Until(start))
+	cpu0 := cpuSeconds(pids)
+	dur := time.Duration(c.DurMs) * time.Millisecond
+	time.Sleep(time.Until(start.Add(dur)))
+	cpu1 := cpuSeconds(pids)
+	pr := &phaseResult{recv: map[string]float64{}, inWin: map[string]float64{}, lat: map[string]sparseHist{},
+		cpuS: cpu1 - cpu0, wallS: dur.Seconds()}
+	for _, k := range kids {
+		m, err := k.await(ctx, "phase", dur+time.Duration(c.DrainMs)*time.Millisecond+60*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		pr.sentPub += num(m["sent_pub"])
+		pr.sentEcho += num(m["sent_echo"])
+		pr.drops += num(m["drops"])
+		for kind, v := range asMap(m["recv"]) {
+			pr.recv[kind] += num(v)
+		}
+		for kind, v := range asMap(m["in_win"]) {
+			pr.inWin[kind] += num(v)
+		}
+		for kind, v := range asMap(m["lat"]) {
+			if pr.lat[kind] == nil {
+				pr.lat[kind] = sparseHist{}
+			}
+			for b, cnt := range asMap(v) {
+				i, _ := strconv.Atoi(b)
+				pr.lat[kind][i] += uint64(num(cnt))
+			}
+		}
+	}
+	return pr, nil
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func ms(d time.Duration) int { return int(d / time.Millisecond) }
+
+// ---- S1: idle memory (bench/idlemem) ----
+
+func runS1(ctx context.Context, o *options, sz sizes, sr *scenarioResult) error {
+	for _, n := range sz.s1N {
+		out := filepath.Join(o.bin, fmt.Sprintf("idlemem-%d.json", n))
+		argv := []string{filepath.Join(o.bin, "idlemem"), "-n", strconv.Itoa(n), "-runs", strconv.Itoa(o.runs),
+			"-targets", "herald-sio,node-sio", "-bin", o.bin, "-out", out, "-server-cpu", o.serverCPU, "-client-cpu", o.clientCPU}
+		if n > 9500 {
+			argv = append(argv, "-per-proc", strconv.Itoa((n+1)/2))
+		}
+		if o.quick {
+			argv = append(argv, "-warmup", "50", "-settle", "1s", "-samples", "3", "-sample-interval", "200ms", "-goroutines=false")
+		}
+		logf("  %s", strings.Join(argv[1:], " "))
+		if _, err := runCmd(ctx, o.root, nil, 40*time.Minute, argv...); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return err
+		}
+		var res struct {
+			Summary []struct {
+				Target    string `json:"target"`
+				KBPerConn struct {
+					Median float64 `json:"median"`
+				} `json:"kb_per_conn"`
+				HeapKB struct {
+					Median float64 `json:"median"`
+				} `json:"heap_kb_per_conn"`
+			} `json:"summary"`
+			Runs json.RawMessage `json:"runs"`
+		}
+		if err := json.Unmarshal(b, &res); err != nil {
+			return err
+		}
+		for _, t := range res.Summary {
+			peer := strings.TrimSuffix(t.Target, "-sio")
+			m := metrics{fmt.Sprintf("s1_rss_kb_%dk", n/1000): t.KBPerConn.Median}
+			sr.add(peer, m)
+			logf("  S1 n=%d %s: %.2f KB/conn", n, peer, t.KBPerConn.Median)
+		}
+	}
+	// One metrics entry per peer: merge the per-n entries.
+	for peer, runs := range sr.Runs {
+		merged := metrics{}
+		for _, m := range runs {
+			for k, v := range m {
+				merged[k] = v
+			}
+		}
+		sr.Runs[peer] = []metrics{merged}
+	}
+	sr.Notes = append(sr.Notes, fmt.Sprintf("bench/idlemem, %d run(s) per size; figures are idlemem's medians", o.runs))
+	return nil
+}
+
+// ---- S2: broadcast fan-out ----
+
+func runS2(ctx context.Context, o *options, sz sizes, peer string) (metrics, error) {
+	srv, err := startServer(ctx, o, peer, 0, "", "")
+	if err != nil {
+		return nil, err
+	}
+	kids, err := startClients(ctx, o, clientSpec{urls: []string{srv.url}, n: sz.s2N, perProc: sz.s2PerProc, publisher: true})
+	if err != nil {
+		return nil, err
+	}
+	pids := []int{srv.p.pid}
+	// Warm-up, discarded.
+	if _, err := runPhase(ctx, kids, pids, command{PubRate: sz.s2RateA, DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}); err != nil {
+		return nil, err
+	}
+	m := metrics{}
+	rss0 := rssKB(srv.p.pid)
+	for _, v := range []struct {
+		name string
+		rate float64
+	}{{"s2a", sz.s2RateA}, {"s2b", sz.s2RateB}} {
+		pr, err := runPhase(ctx, kids, pids, command{PubRate: v.rate, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
+		if err != nil {
+			return nil, err
+		}
+		d := pr.recv["news"]
+		m[v.name+"_rate"] = d / pr.wallS
+		m[v.name+"_cpu_us"] = safeDiv(pr.cpuS*1e6, d)
+		h := pr.lat["news"]
+		m[v.name+"_p50"] = h.quantileMs(0.5)
+		m[v.name+"_p99"] = h.quantileMs(0.99)
+		m[v.name+"_p999"] = h.quantileMs(0.999)
+		m[v.name+"_loss"] = 1 - safeDiv(pr.inWin["news"], pr.sentPub*float64(sz.s2N))
+		m[v.name+"_drops"] = pr.drops
+	}
+	m["s2_rss_growth_mb"] = float64(rssKB(srv.p.pid)-rss0) / 1024
+	return m, nil
+}
+
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// ---- S3: echo and ack latency, open loop ----
+
+func runS3(ctx context.Context, o *options, sz sizes, peer string, sr *scenarioResult) (metrics, error) {
+	srv, err := startServer(ctx, o, peer, 0, "", "")
+	if err != nil {
+		return nil, err
+	}
+	kids, err := startClients(ctx, o, clientSpec{urls: []string{srv.url}, n: sz.s3N})
+	if err != nil {
+		return nil, err
+	}
+	pids := []int{srv.p.pid}
+	if _, err := runPhase(ctx, kids, pids, command{EchoRate: 500, DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}); err != nil {
+		return nil, err
+	}
+	m := metrics{}
+	window := sz.window
+	if !o.quick {
+		window = 4 * time.Second
+	}
+	for _, variant := range []string{"echo", "ack"} {
+		var curve []curvePoint
+		best := 0.0
+		for _, rate := range sz.s3Rates {
+			pr, err := runPhase(ctx, kids, pids, command{EchoRate: rate, Ack: variant == "ack", DurMs: ms(window), DrainMs: ms(sz.drain), Pad: 8})
+			if err != nil {
+				return nil, err
+			}
+			h := pr.lat[variant]
+			pt := curvePoint{Rate: rate, P50: h.quantileMs(0.5), P99: h.quantileMs(0.99), P999: h.quantileMs(0.999),
+				Loss: 1 - safeDiv(pr.inWin[variant], pr.sentEcho), CPUUs: safeDiv(pr.cpuS*1e6, pr.recv[variant])}
+			curve = append(curve, pt)
+			if pt.P99 <= 10 && pt.Loss < 0.01 {
+				best = rate
+			}
+			if rate == 5000 || rate == 10000 {
+				m[fmt.Sprintf("s3_%s_p99_%dk", variant, int(rate/1000))] = pt.P99
+			}
+			if rate == 1000 {
+				m["s3_"+variant+"_cpu_us"] = pt.CPUUs
+				m["s3_"+variant+"_p50_1k"] = pt.P50
+			}
+			if pt.P50 > 100 || pt.Loss > 0.05 {
+				break // saturated (the median waits too): higher rates only queue more
+			}
+		}
+		m["s3_"+variant+"_max_rate"] = best
+		sr.addCurve(peer, variant, curve)
+	}
+	return m, nil
+}
+
+// ---- S4: cross-node broadcast over Redis, 3 nodes ----
+
+func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisServer) (metrics, error) {
+	m := metrics{}
+	for _, ad := range []struct{ name, adapter string }{{"s4c", "redis"}, {"s4s", "redis-sharded"}} {
+		var urls []string
+		var pids []int
+		for i := 0; i < 3; i++ {
+			srv, err := startServer(ctx, o, peer, 0, ad.adapter, redis.url)
+			if err != nil {
+				return nil, err
+			}
+			urls = append(urls, srv.url)
+			pids = append(pids, srv.p.pid)
+		}
+		n := 3 * sz.s4PerNode
+		kids, err := startClients(ctx, o, clientSpec{urls: urls, n: n, perProc: 4500, publisher: true})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := runPhase(ctx, kids, pids, command{PubRate: sz.s4Low, DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}); err != nil {
+			return nil, err
+		}
+		low, err := runPhase(ctx, kids, pids, command{PubRate: sz.s4Low, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
+		if err != nil {
+			return nil, err
+		}
+		h := low.lat["news"]
+		m[ad.name+"_p50"] = h.quantileMs(0.5)
+		m[ad.name+"_p99"] = h.quantileMs(0.99)
+		redisCPU0 := cpuSeconds([]int{redis.p.pid})
+		high, err := runPhase(ctx, kids, pids, command{PubRate: sz.s4High, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
+		if err != nil {
+			return nil, err
+		}
+		redisCPU1 := cpuSeconds([]int{redis.p.pid})
+		// Over the window and the drain: Redis relays every broadcast sent.
+		m[ad.name+"_redis_cpu_us"] = safeDiv((redisCPU1-redisCPU0)*1e6, high.sentPub)
+		m[ad.name+"_rate"] = high.recv["news"] / high.wallS
+		m[ad.name+"_bcast_rate"] = high.recv["news"] / high.wallS / float64(n)
+		m[ad.name+"_cpu_us"] = safeDiv(high.cpuS*1e6, high.recv["news"])
+		m[ad.name+"_loss_low"] = 1 - safeDiv(low.inWin["news"], low.sentPub*float64(n))
+		killAll()
+	}
+	return m, nil
+}
+
+// ---- S5: long-polling throughput ----
+
+func runS5(ctx context.Context, o *options, sz sizes, peer string) (metrics, error) {
+	srv, err := startServer(ctx, o, peer, 0, "", "")
+	if err != nil {
+		return nil, err
+	}
+	kids, err := startClients(ctx, o, clientSpec{urls: []string{srv.url}, n: sz.s5N, transport: "polling", publisher: true})
+	if err != nil {
+		return nil, err
+	}
+	pids := []int{srv.p.pid}
+	c := command{PubRate: sz.s5Pub, EchoRate: float64(sz.s5N), DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}
+	if _, err := runPhase(ctx, kids, pids, c); err != nil {
+		return nil, err
+	}
+	c.DurMs = ms(sz.window)
+	pr, err := runPhase(ctx, kids, pids, c)
+	if err != nil {
+		return nil, err
+	}
+	// Messages = deliveries to clients (broadcasts and echoes) + client POSTs.
+	msgs := pr.recv["news"] + pr.recv["echo"] + pr.sentEcho + pr.sentPub
+	return metrics{
+		"s5_msgs_per_cpu_s": safeDiv(msgs, pr.cpuS),
+		"s5_rate":           msgs / pr.wallS,
+		"s5_cpu_us":         safeDiv(pr.cpuS*1e6, msgs),
+		"s5_p99":            pr.lat["news"].quantileMs(0.99),
+		"s5_loss":           1 - safeDiv(pr.inWin["news"], pr.sentPub*float64(sz.s5N)),
+	}, nil
+}
+
+// ---- S6: connection rate and reconnect storm ----
+
+func runS6(ctx context.Context, o *options, sz sizes, peer string) (metrics, error) {
+	m := metrics{}
+	// (a) churn: workers connect (full Socket.IO handshake) and close in a loop.
+	srv, err := startServer(ctx, o, peer, 0, "", "")
+	if err != nil {
+		return nil, err
+	}
+	kids, err := startClients(ctx, o, clientSpec{urls: []string{srv.url}, n: 1})
+	if err != nil {
+		return nil, err
+	}
+	for i, dur := range []time.Duration{sz.warm, sz.window} {
+		start := time.Now().Add(300 * time.Millisecond)
+		kids[0].send(command{Op: "churn", Start: start.UnixNano(), DurMs: ms(dur), Workers: sz.s6Workers})
+		time.Sleep(time.Until(start))
+		cpu0 := cpuSeconds([]int{srv.p.pid})
+		time.Sleep(time.Until(start.Add(dur)))
+		cpu1 := cpuSeconds([]int{srv.p.pid})
+		r, err := kids[0].await(ctx, "churn", dur+60*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			continue // warm-up
+		}
+		ok := num(r["ok"])
+		h := sparseHist{}
+		for b, c := range asMap(r["lat"]) {
+			k, _ := strconv.Atoi(b)
+			h[k] += uint64(num(c))
+		}
+		m["s6_hs_rate"] = ok / dur.Seconds()
+		m["s6_hs_cpu_us"] = safeDiv((cpu1-cpu0)*1e6, ok)
+		m["s6_hs_p99"] = h.quantileMs(0.99)
+		m["s6_hs_failed"] = num(r["failed"])
+	}
+	killAll()
+
+	// (b) storm: N connected clients, the server crashes (SIGKILL) and is
+	// restarted on the same port; every client reconnects at once.
+	srv, err = startServer(ctx, o, peer, 0, "", "")
+	if err != nil {
+		return nil, err
+	}
+	port, _ := strconv.Atoi(srv.addr[strings.LastIndexByte(srv.addr, ':')+1:])
+	kids, err = startClients(ctx, o, clientSpec{urls: []string{srv.url}, n: sz.s6Storm, perProc: 4500, reconnect: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kids {
+		k.send(command{Op: "storm"})
+	}
+	time.Sleep(200 * time.Millisecond)
+	srv.p.kill()
+	restart := time.Now()
+	srv, err = startServer(ctx, o, peer, port, "", "")
+	if err != nil {
+		return nil, err
+	}
+	listening := time.Now()
+	var last int64
+	for _, k := range kids {
+		r, err := k.await(ctx, "allback", 90*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("storm: %w", err)
+		}
+		last = max(last, int64(num(r["t"])))
+	}
+	back := time.Unix(0, last)
+	m["s6_storm_s"] = back.Sub(listening).Seconds()
+	m["s6_storm_from_restart_s"] = back.Sub(restart).Seconds()
+	m["s6_storm_hs_rate"] = float64(sz.s6Storm) / back.Sub(listening).Seconds()
+	if m["s6_storm_s"] <= 0 {
+		return m, errors.New("storm: clients back before the server listened")
+	}
+	return m, nil
+}
