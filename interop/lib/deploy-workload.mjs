@@ -18,6 +18,7 @@ import { io } from "socket.io-client";
 import { sleep, until } from "./deploy.mjs";
 
 const ACK_TIMEOUT_MS = 20_000;
+let workloadSeq = 0;
 const DELIVERY_TIMEOUT_MS = 20_000;
 
 export class Workload {
@@ -51,6 +52,9 @@ export class Workload {
     this.transports = transports;
     this.reconnection = reconnection;
     this.clients = [];
+    // Rooms of their own: sessions of an earlier workload may linger on
+    // the nodes until their ping timeout.
+    this.roomPrefix = `w${++workloadSeq}-`;
     this.roundNo = 0;
     this.strictRounds = 0;
     this.lost = []; // {round, client, id}
@@ -77,7 +81,7 @@ export class Workload {
     const socket = io(this.url, opts);
     const c = {
       i,
-      room: `room${i % this.rooms}`,
+      room: `${this.roomPrefix}room${i % this.rooms}`,
       socket,
       agent,
       joined: false,
@@ -192,9 +196,13 @@ export class Workload {
     const count = {};
     await Promise.all(
       this.clients.map(async (c) => {
-        const [me] = await emitAck(c.socket, "whoami");
-        c.node = me.node;
-        count[me.node] = (count[me.node] ?? 0) + 1;
+        try {
+          const [me] = await emitAck(c.socket, "whoami");
+          c.node = me.node;
+          count[me.node] = (count[me.node] ?? 0) + 1;
+        } catch (err) {
+          this.ackFailures.push(`client ${c.i} whoami: ${err.message}`);
+        }
       }),
     );
     return count;
@@ -243,6 +251,14 @@ export class Workload {
     assert.equal(s.ackFailures, 0, `ack failures:\n${detail}`);
     if (transport) assert.deepEqual(s.transports, { [transport]: s.clients }, `final transports:\n${detail}`);
     return s;
+  }
+
+  /** The value of cookie `name` in client i's cookie jar (Node.js clients keep one with withCredentials). */
+  cookie(i, name) {
+    const jar = this.clients[i].socket.io.engine?._cookieJar;
+    if (!jar) return undefined;
+    for (const [n, c] of jar.cookies) if (n === name) return c.value;
+    return undefined;
   }
 
   close() {

@@ -180,8 +180,8 @@ async function startProxy(t, { what, cmd, args, port, logFiles = [], env, privil
 
 /**
  * Replaces the example node lines of a deploy/ config (the lines matching
- * `re`) with one line per test node, made by `line(node, i)`, at the place
- * of the first one.
+ * `re`) with one line per test node, made by `line(node, i, first)` from the
+ * first example line, at its place: the test runs the options users copy.
  */
 export function replaceNodeLines(text, re, nodes, line) {
   let done = false;
@@ -189,8 +189,7 @@ export function replaceNodeLines(text, re, nodes, line) {
   for (const l of text.split("\n")) {
     if (re.test(l)) {
       if (!done) {
-        const indent = l.match(/^\s*/)[0];
-        for (const [i, n] of nodes.entries()) out.push(indent + line(n, i));
+        for (const [i, n] of nodes.entries()) out.push(line(n, i, l));
         done = true;
       }
       continue;
@@ -214,7 +213,9 @@ export async function startNginx(t, file, nodes) {
   const dir = workDir(t, "nginx");
   const port = await freePort();
   let site = readFileSync(path.join(deployDir, "nginx", file), "utf8");
-  site = replaceNodeLines(site, /^\s*server 10\.0\.0\.\d+:3000\b/, nodes, (n) => `server 127.0.0.1:${n.port} max_fails=1 fail_timeout=5s;`);
+  site = replaceNodeLines(site, /^\s*server 10\.0\.0\.\d+:3000\b/, nodes, (n, i, l) =>
+    l.replace(/10\.0\.0\.\d+:3000/, `127.0.0.1:${n.port}`),
+  );
   site = mustReplace(site, "listen 80;", `listen 127.0.0.1:${port};`);
   writeFileSync(path.join(dir, "herald.conf"), site);
   for (const d of ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(path.join(dir, d), { mode: 0o777 });
@@ -252,7 +253,9 @@ export async function startHaproxy(t, nodes) {
   const dir = workDir(t, "haproxy");
   const port = await freePort();
   let cfg = readFileSync(path.join(deployDir, "haproxy", "haproxy.cfg"), "utf8");
-  cfg = replaceNodeLines(cfg, /^\s*server node\d 10\.0\.0\.\d+:3000\b/, nodes, (n, i) => `server n${i + 1} 127.0.0.1:${n.port} cookie n${i + 1}`);
+  cfg = replaceNodeLines(cfg, /^\s*server node\d 10\.0\.0\.\d+:3000\b/, nodes, (n, i, l) =>
+    l.replace(/10\.0\.0\.\d+:3000/, `127.0.0.1:${n.port}`).replace(/node1/g, `n${i + 1}`),
+  );
   cfg = mustReplace(cfg, "bind :80", `bind 127.0.0.1:${port}`);
   // The test process may not raise its file limit to 2×20000.
   cfg = mustReplace(cfg, "maxconn 20000", "maxconn 4000");
@@ -276,7 +279,7 @@ export async function startApache(t, nodes) {
     site,
     /^\s*BalancerMember "http:\/\/10\.0\.0\.\d+:3000"/,
     nodes,
-    (n, i) => `BalancerMember "http://127.0.0.1:${n.port}" route=n${i + 1} upgrade=websocket timeout=75 retry=5`,
+    (n, i, l) => l.replace(/10\.0\.0\.\d+:3000/, `127.0.0.1:${n.port}`).replace(/route=node1/, `route=n${i + 1}`),
   );
   writeFileSync(path.join(dir, "herald.conf"), site);
   const mods = ["mpm_event", "authz_core", "proxy", "proxy_http", "proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "headers"];
@@ -297,8 +300,12 @@ ErrorLog ${dir}/error.log
 LogLevel warn
 ${load}
 ${unixd}
-# Every open long-poll and WebSocket holds a worker thread.
-StartServers 1
+# Every open long-poll and proxied request holds a worker thread (200
+# polling clients need ~400): start them all up front, as a server sized
+# for its clients would, rather than let httpd grow while clients time out.
+StartServers 4
+MinSpareThreads 256
+MaxSpareThreads 1024
 ServerLimit 4
 ThreadLimit 256
 ThreadsPerChild 256
