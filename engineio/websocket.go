@@ -115,7 +115,10 @@ func (c *wsConn) startWriterLocked(s *Session) {
 		return
 	}
 	c.writing = true
-	s.srv.goTracked(func() { c.writeLoop(s) })
+	// As goTracked, without its second closure: this runs once per
+	// delivery in an unbatched broadcast.
+	s.srv.wg.Add(1)
+	go c.writeLoop(s)
 }
 
 // closeLocked ends the connection: gracefully after the queue drains, or now.
@@ -130,10 +133,15 @@ func (c *wsConn) closeLocked(s *Session, graceful bool) {
 	c.startWriterLocked(s)
 }
 
+// iovecPool holds the frame lists of batched writes, so that neither an
+// idle connection nor each write owns one.
+var iovecPool = sync.Pool{New: func() any { return new(net.Buffers) }}
+
 // writeLoop drains the session queue into the connection, many frames per
-// write (writev), until the queue is empty.
+// write (writev), until the queue is empty. It runs on a goroutine counted
+// in srv.wg.
 func (c *wsConn) writeLoop(s *Session) {
-	var bufs net.Buffers
+	defer s.srv.wg.Done()
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.ws != c {
@@ -149,17 +157,8 @@ func (c *wsConn) writeLoop(s *Session) {
 		batch := s.takeQueueLocked()
 		s.mu.Unlock()
 
-		bufs = bufs[:0]
-		for _, m := range batch {
-			bufs = append(bufs, m.webSocketFrame(s.protocol))
-		}
-		c.writeMu.Lock()
-		c.conn.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout))
-		w := bufs // WriteTo consumes its receiver
-		_, err := w.WriteTo(c.conn)
-		c.writeMu.Unlock()
+		err := c.writeBatch(batch, s)
 		s.recycle(batch)
-		clear(bufs)
 		if err != nil {
 			s.mu.Lock()
 			c.writing = false
@@ -171,6 +170,31 @@ func (c *wsConn) writeLoop(s *Session) {
 			return
 		}
 	}
+}
+
+// writeBatch writes the frames of batch in one system call: write for one
+// frame, writev for several.
+func (c *wsConn) writeBatch(batch []*Message, s *Session) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout))
+	if len(batch) == 1 {
+		_, err := c.conn.Write(batch[0].webSocketFrame(s.protocol))
+		return err
+	}
+	bufs := iovecPool.Get().(*net.Buffers)
+	frames := (*bufs)[:0]
+	for _, m := range batch {
+		frames = append(frames, m.webSocketFrame(s.protocol))
+	}
+	*bufs = frames
+	_, err := bufs.WriteTo(c.conn) // consumes *bufs
+	clear(frames)
+	if cap(frames) <= 1024 {
+		*bufs = frames[:0]
+		iovecPool.Put(bufs)
+	}
+	return err
 }
 
 // errFrameTooLarge marks a message over Config.MaxPayload.
