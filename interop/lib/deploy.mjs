@@ -20,8 +20,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { before, after } from "node:test";
-import { freePort, repoRoot } from "./server.mjs";
-import { startRedis, startNode, redisSkipReason } from "./cluster.mjs";
+import { freePort, repoRoot, testserverBinary } from "./server.mjs";
+import { startRedis, redisSkipReason } from "./cluster.mjs";
 
 export const deployDir = path.join(repoRoot, "deploy");
 
@@ -132,10 +132,12 @@ async function waitListening(port, child, logs, what) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Spawns a proxy and waits until it listens on port. logFiles are read (and
- * the output kept) for diagnostics. Returns {url, port, stop, logs}.
+ * Spawns a long-running program and waits until it listens on port.
+ * logFiles are read (after its output) for diagnostics. Returns {url, port,
+ * child, stop(graceMs), kill(), logs(), running()}: stop sends SIGTERM and
+ * SIGKILL after the grace period, kill sends SIGKILL at once.
  */
-async function startProxy(t, { what, cmd, args, port, logFiles = [], env, privileged = false }) {
+export async function spawnService({ what, cmd, args, port, logFiles = [], env, privileged = true }) {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, ...(privileged ? {} : dropPrivileges()) });
   running.add(child);
   let out = "";
@@ -152,28 +154,40 @@ async function startProxy(t, { what, cmd, args, port, logFiles = [], env, privil
     }
     return s;
   };
-  const stop = async () => {
+  const stop = async (graceMs = STOP_GRACE_MS) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGTERM");
     let timer;
-    const timedOut = await Promise.race([waitExit(child).then(() => false), new Promise((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS)))]);
+    const timedOut = await Promise.race([waitExit(child).then(() => false), new Promise((r) => (timer = setTimeout(() => r(true), graceMs)))]);
     clearTimeout(timer);
     if (timedOut) {
       child.kill("SIGKILL");
       await waitExit(child);
     }
   };
-  t.after(async () => {
-    await stop();
-    if (process.env.HERALD_INTEROP_VERBOSE) process.stderr.write(`--- ${what} (${t.name}) ---\n${logs()}\n`);
-  });
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGKILL");
+    await waitExit(child);
+  };
   try {
     await waitListening(port, child, logs, what);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { what, port, url: `http://127.0.0.1:${port}`, stop, logs, child };
+  const running_ = () => child.exitCode === null && child.signalCode === null;
+  return { what, port, url: `http://127.0.0.1:${port}`, child, stop, kill, logs, running: running_ };
+}
+
+/** spawnService for a proxy in a test: unprivileged, stopped in t.after. */
+async function startProxy(t, { privileged = false, ...opts }) {
+  const svc = await spawnService({ privileged, ...opts });
+  t.after(async () => {
+    await svc.stop();
+    if (process.env.HERALD_INTEROP_VERBOSE) process.stderr.write(`--- ${svc.what} (${t.name}) ---\n${svc.logs()}\n`);
+  });
+  return svc;
 }
 
 // ---------------------------------------------------------------- config rewriting
@@ -361,41 +375,60 @@ export function httpGet(url, timeout = 10_000) {
 
 // ---------------------------------------------------------------- cluster
 
-/** Flags of every node: Redis adapter, forwarding, the io cookie, a short drain. */
+/** Flags of every node: forwarding, the io cookie (HAProxy), a short drain. */
 export const NODE_ARGS = ["--cluster-secret", CLUSTER_SECRET, "--cookie", "--drain-delay", "1s"];
 
+/** Heartbeat of the nodes (robust on a loaded 2-core machine). */
+export const HEARTBEAT = ["--ping-interval", "2s", "--ping-timeout", "5s"];
+
 /**
- * Starts a redis-server and `count` testserver nodes (classic Redis adapter,
- * --cluster-secret, --cookie). Returns {redis, nodes, stop()}.
+ * Starts one testserver node (Socket.IO mode, classic Redis adapter) with
+ * NODE_ARGS. Returns a spawnService handle plus nodeId and name.
+ */
+export async function startTestNode({ nodeId, redisUrl, args = [] }) {
+  const bin = await testserverBinary();
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    try {
+      const svc = await spawnService({
+        what: `node ${nodeId}`,
+        cmd: bin,
+        args: ["--mode", "sio", "--addr", `127.0.0.1:${port}`, "--node-id", nodeId, "--redis", redisUrl, "--adapter", "redis", ...HEARTBEAT, ...NODE_ARGS, ...args],
+        port,
+      });
+      return { ...svc, nodeId, name: nodeId };
+    } catch (err) {
+      if (attempt < 5 && /address already in use/i.test(err.message)) continue;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Starts a redis-server and `count` testserver nodes (ids <prefix>1..N).
+ * Returns {redis, nodes, stop()}.
  */
 export async function startDeployCluster({ count = 3, prefix = "d" } = {}) {
   const redis = await startRedis();
   const nodes = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.stop(15_000)));
+    if (process.env.HERALD_INTEROP_VERBOSE) for (const n of nodes) process.stderr.write(`--- ${n.what} ---\n${n.logs()}\n`);
+    await redis.stop();
+  };
   try {
-    const started = await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        startNode({ name: `${prefix}${i + 1}`, kind: "go", redisUrl: redis.url, adapter: "redis", nodeId: `${prefix}${i + 1}`, args: NODE_ARGS }),
-      ),
-    );
+    const started = await Promise.all(Array.from({ length: count }, (_, i) => startTestNode({ nodeId: `${prefix}${i + 1}`, redisUrl: redis.url })));
     nodes.push(...started);
-    // Every node answers /health and lists the others in the registry.
+    // Every node answers /health and is in the registry (forwarding finds it).
     for (const n of nodes) {
       await until(async () => (await httpGet(`${n.url}/health`)).status === 200, 15_000, `${n.name} /health`);
     }
     await until(async () => (await redisNodeCount(redis)) === count, 15_000, `${count} nodes in the registry`);
   } catch (err) {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await redis.stop();
+    await stop();
     throw err;
   }
-  return {
-    redis,
-    nodes,
-    async stop() {
-      await Promise.all(nodes.map((n) => n.stop()));
-      await redis.stop();
-    },
-  };
+  return { redis, nodes, stop };
 }
 
 async function redisNodeCount(redis) {
