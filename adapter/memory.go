@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"slices"
 	"strconv"
 	"sync"
@@ -32,8 +33,8 @@ func NewMemory(cfg MemoryConfig) Factory {
 func NewLocal(nsp Namespace, cfg MemoryConfig) *Memory {
 	return &Memory{
 		nsp:      nsp,
-		rooms:    make(map[string]map[string]struct{}),
-		sids:     make(map[string]map[string]struct{}),
+		rooms:    make(map[string]roomSet),
+		sids:     make(map[string][]string),
 		recovery: cfg.Recovery,
 		sessions: make(map[string]persisted),
 	}
@@ -43,7 +44,7 @@ func NewLocal(nsp Namespace, cfg MemoryConfig) *Memory {
 func (m *Memory) HasRoom(room string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.rooms[room]) > 0
+	return m.rooms[room].len() > 0
 }
 
 // Targets returns the ids of the local sockets that opts selects.
@@ -55,9 +56,15 @@ type Memory struct {
 	nsp      Namespace
 	recovery time.Duration
 
-	mu    sync.RWMutex // guards rooms and sids
-	rooms map[string]map[string]struct{}
-	sids  map[string]map[string]struct{}
+	mu sync.RWMutex // guards rooms and sids
+	// rooms holds the members of every room. Most rooms have one member
+	// (every socket is alone in the room named by its id), so a roomSet
+	// holds one member without a map: a map per socket was the largest part
+	// of the adapter's memory per idle connection.
+	rooms map[string]roomSet
+	// sids holds the rooms of every socket, usually a handful: a slice
+	// costs less than a set.
+	sids map[string][]string
 
 	recMu    sync.Mutex // guards the fields below
 	packets  []stored   // broadcasts kept for recovery, oldest first
@@ -95,38 +102,43 @@ var _ Adapter = (*Memory)(nil)
 func (m *Memory) AddAll(id string, rooms ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	set := m.sids[id]
-	if set == nil {
-		set = make(map[string]struct{}, len(rooms))
-		m.sids[id] = set
-	}
+	joined, known := m.sids[id]
 	for _, r := range rooms {
-		set[r] = struct{}{}
-		members := m.rooms[r]
-		if members == nil {
-			members = make(map[string]struct{})
-			m.rooms[r] = members
+		if slices.Contains(joined, r) {
+			continue
 		}
-		members[id] = struct{}{}
+		joined = append(joined, r)
+		set := m.rooms[r]
+		set.add(id)
+		m.rooms[r] = set
 	}
+	if !known && joined == nil {
+		joined = []string{} // registered, in no room
+	}
+	m.sids[id] = slices.Clip(joined)
 }
 
 // Del implements Adapter.
 func (m *Memory) Del(id, room string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if set := m.sids[id]; set != nil {
-		delete(set, room)
+	if joined, ok := m.sids[id]; ok {
+		if i := slices.Index(joined, room); i >= 0 {
+			m.sids[id] = slices.Delete(joined, i, i+1)
+		}
 	}
 	m.delMemberLocked(room, id)
 }
 
 func (m *Memory) delMemberLocked(room, id string) {
-	if members := m.rooms[room]; members != nil {
-		delete(members, id)
-		if len(members) == 0 {
-			delete(m.rooms, room)
-		}
+	set, ok := m.rooms[room]
+	if !ok {
+		return
+	}
+	if set.remove(id) {
+		delete(m.rooms, room)
+	} else {
+		m.rooms[room] = set
 	}
 }
 
@@ -134,7 +146,7 @@ func (m *Memory) delMemberLocked(room, id string) {
 func (m *Memory) DelAll(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for r := range m.sids[id] {
+	for _, r := range m.sids[id] {
 		m.delMemberLocked(r, id)
 	}
 	delete(m.sids, id)
@@ -144,13 +156,13 @@ func (m *Memory) DelAll(id string) {
 func (m *Memory) SocketRooms(id string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	set, ok := m.sids[id]
+	joined, ok := m.sids[id]
 	if !ok {
 		return nil
 	}
-	out := make([]string, 0, len(set))
-	for r := range set {
-		out = append(out, r)
+	out := slices.Clone(joined)
+	if out == nil {
+		out = []string{}
 	}
 	slices.Sort(out)
 	return out
@@ -180,7 +192,7 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 	defer m.mu.RUnlock()
 	excluded := func(id string) bool {
 		for _, r := range opts.Except {
-			if _, ok := m.rooms[r][id]; ok {
+			if m.rooms[r].has(id) {
 				return true
 			}
 		}
@@ -198,8 +210,8 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 	}
 	if len(opts.Rooms) == 1 {
 		members := m.rooms[opts.Rooms[0]]
-		out = make([]string, 0, len(members))
-		for id := range members {
+		out = make([]string, 0, members.len())
+		for id := range members.all() {
 			if !excluded(id) {
 				out = append(out, id)
 			}
@@ -208,7 +220,7 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 	}
 	seen := make(map[string]struct{})
 	for _, r := range opts.Rooms {
-		for id := range m.rooms[r] {
+		for id := range m.rooms[r].all() {
 			if _, dup := seen[id]; dup {
 				continue
 			}
@@ -485,4 +497,70 @@ func AppendArg(data json.RawMessage, s string) json.RawMessage {
 	}
 	out = append(out, q...)
 	return append(out, ']')
+}
+
+// roomSet is the members of a room: one id inline, or a set once there are
+// several.
+type roomSet struct {
+	one  string              // the only member, when many is nil
+	many map[string]struct{} // every member, once there were two
+}
+
+func (r *roomSet) add(id string) {
+	switch {
+	case r.many != nil:
+		r.many[id] = struct{}{}
+	case r.one == "":
+		r.one = id
+	case r.one != id:
+		r.many = map[string]struct{}{r.one: {}, id: {}}
+		r.one = ""
+	}
+}
+
+// remove deletes id and reports whether the set is now empty.
+func (r *roomSet) remove(id string) bool {
+	if r.many != nil {
+		delete(r.many, id)
+		return len(r.many) == 0
+	}
+	if r.one == id {
+		r.one = ""
+	}
+	return r.one == ""
+}
+
+func (r roomSet) has(id string) bool {
+	if r.many != nil {
+		_, ok := r.many[id]
+		return ok
+	}
+	return r.one != "" && r.one == id
+}
+
+func (r roomSet) len() int {
+	if r.many != nil {
+		return len(r.many)
+	}
+	if r.one != "" {
+		return 1
+	}
+	return 0
+}
+
+// all yields every member.
+func (r roomSet) all() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if r.many == nil {
+			if r.one != "" {
+				yield(r.one)
+			}
+			return
+		}
+		for id := range r.many {
+			if !yield(id) {
+				return
+			}
+		}
+	}
 }
