@@ -41,6 +41,7 @@ type clientFlags struct {
 	concurrency int
 	publisher   bool // connection 0 publishes the broadcasts of a phase
 	reconnect   bool // reconnect every dropped connection (reconnect storm)
+	probe       int  // the first probe connections join the room "probe" (S4's Redis hop)
 	maxDuration time.Duration
 }
 
@@ -63,12 +64,15 @@ type clientState struct {
 	received [numKinds]atomic.Int64
 	inWin    [numKinds]atomic.Int64 // messages whose send time lies in the phase window
 	lat      [numKinds]hist
-	winStart atomic.Int64 // phase window, unix ns
-	winEnd   atomic.Int64
-	open     atomic.Int64
-	drops    atomic.Int64
-	failed   atomic.Int64
-	ackID    atomic.Int64
+	// newsByNode splits the broadcast latency by server (S4: the
+	// publisher's node delivers locally, the others after the Redis hop).
+	newsByNode []hist
+	winStart   atomic.Int64 // phase window, unix ns
+	winEnd     atomic.Int64
+	open       atomic.Int64
+	drops      atomic.Int64
+	failed     atomic.Int64
+	ackID      atomic.Int64
 
 	mu    sync.Mutex
 	conns []sioConn
@@ -93,6 +97,7 @@ func clientMain(args []string) error {
 	fs.IntVar(&cfg.concurrency, "concurrency", 256, "handshakes in flight")
 	fs.BoolVar(&cfg.publisher, "publisher", false, "connection 0 publishes broadcasts")
 	fs.BoolVar(&cfg.reconnect, "reconnect", false, "reconnect dropped connections (storm)")
+	fs.IntVar(&cfg.probe, "probe", 0, "the first `K` connections join the room \"probe\"")
 	fs.DurationVar(&cfg.maxDuration, "max-duration", 10*time.Minute, "hard limit on the process")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -190,10 +195,11 @@ type command struct {
 	Ack      bool    `json:"ack"`       // echo with message-with-ack instead of message
 	Pad      int     `json:"pad"`       // payload padding bytes
 	Workers  int     `json:"workers"`   // churn: concurrent connect/close loops
+	Room     string  `json:"room"`      // broadcast to this room only (default: the whole namespace)
 }
 
 func newClientState(ctx context.Context, cfg *clientFlags) *clientState {
-	st := &clientState{cfg: cfg, ctx: ctx, conns: make([]sioConn, cfg.n)}
+	st := &clientState{cfg: cfg, ctx: ctx, conns: make([]sioConn, cfg.n), newsByNode: make([]hist, len(cfg.urls))}
 	tr := &http.Transport{
 		MaxIdleConns:        4 * cfg.n,
 		MaxIdleConnsPerHost: 4 * cfg.n,
@@ -274,6 +280,9 @@ func (st *clientState) runConn(i int, first chan struct{}) {
 		st.conns[i] = c
 		st.mu.Unlock()
 		st.open.Add(1)
+		if i < st.cfg.probe {
+			c.send([]byte(`42["join","probe"]`))
+		}
 		once()
 		serve()
 		st.open.Add(-1)
@@ -292,15 +301,16 @@ func (st *clientState) runConn(i int, first chan struct{}) {
 }
 
 func (st *clientState) dial(i int) (sioConn, func(), error) {
-	base := st.cfg.urls[i%len(st.cfg.urls)]
+	node := i % len(st.cfg.urls)
 	if st.cfg.transport == "polling" {
-		return dialPolling(st, base)
+		return dialPolling(st, node)
 	}
-	return dialWS(st, st.dialers[i%len(st.dialers)], base)
+	return dialWS(st, st.dialers[i%len(st.dialers)], node)
 }
 
 // handle processes one Engine.IO packet from the server.
-func (st *clientState) handle(c sioConn, p []byte) {
+// node is the index in -urls of the server the connection talks to.
+func (st *clientState) handle(c sioConn, node int, p []byte) {
 	if len(p) == 0 {
 		return
 	}
@@ -330,6 +340,9 @@ func (st *clientState) handle(c sioConn, p []byte) {
 	if t > 0 && t >= st.winStart.Load() && t <= st.winEnd.Load() {
 		st.inWin[kind].Add(1)
 		st.lat[kind].record((now - t) / 1000)
+		if kind == kindNews {
+			st.newsByNode[node].record((now - t) / 1000)
+		}
 	}
 }
 
@@ -361,6 +374,9 @@ func (st *clientState) conn(i int) sioConn {
 func (st *clientState) runPhase(c command) map[string]any {
 	start := time.Unix(0, c.Start)
 	end := start.Add(time.Duration(c.DurMs) * time.Millisecond)
+	for k := range st.newsByNode {
+		st.newsByNode[k].reset()
+	}
 	for k := range st.lat {
 		st.lat[k].reset()
 		st.inWin[k].Store(0)
@@ -394,8 +410,12 @@ func (st *clientState) runPhase(c command) map[string]any {
 	if c.PubRate > 0 && st.cfg.publisher {
 		if pc := st.conn(0); pc != nil {
 			senders.Add(1)
+			to := ""
+			if c.Room != "" {
+				to = fmt.Sprintf(`"to":%q,`, c.Room)
+			}
 			go schedule(c.PubRate, 0, &sentPub, func(t int64) error {
-				return pc.send(fmt.Appendf(nil, `42["broadcast",{"event":"news","args":[{"t":%d,"p":"%s"}]}]`, t, pad))
+				return pc.send(fmt.Appendf(nil, `42["broadcast",{%s"event":"news","args":[{"t":%d,"p":"%s"}]}]`, to, t, pad))
 			})
 		}
 	}
@@ -431,7 +451,11 @@ func (st *clientState) runPhase(c command) map[string]any {
 		win[kindNames[k]] = st.inWin[k].Load()
 		lat[kindNames[k]] = st.lat[k].snapshot()
 	}
-	out["recv"], out["in_win"], out["lat"] = recv, win, lat
+	var byNode []map[int]uint64
+	for k := range st.newsByNode {
+		byNode = append(byNode, st.newsByNode[k].snapshot())
+	}
+	out["recv"], out["in_win"], out["lat"], out["news_by_node"] = recv, win, lat, byNode
 	return out
 }
 
@@ -531,17 +555,18 @@ func checkLoopbackURL(u string) error {
 // ---- WebSocket transport ----
 
 type wsConn struct {
-	c   net.Conn
-	r   *bufio.Reader
-	mu  sync.Mutex // writes: the reader answers pings while senders send
-	out []byte
-	hdr [ws.MaxHeaderSize]byte
+	node int
+	c    net.Conn
+	r    *bufio.Reader
+	mu   sync.Mutex // writes: the reader answers pings while senders send
+	out  []byte
+	hdr  [ws.MaxHeaderSize]byte
 }
 
 // dialWS makes a WebSocket-only Socket.IO connection: upgrade, "0{...}",
 // "40", "40{...}".
-func dialWS(st *clientState, d ws.Dialer, base string) (sioConn, func(), error) {
-	u := "ws" + strings.TrimPrefix(base, "http") + "/socket.io/?EIO=4&transport=websocket"
+func dialWS(st *clientState, d ws.Dialer, node int) (sioConn, func(), error) {
+	u := "ws" + strings.TrimPrefix(st.cfg.urls[node], "http") + "/socket.io/?EIO=4&transport=websocket"
 	c, br, _, err := d.Dial(st.ctx, u)
 	if err != nil {
 		return nil, nil, err
@@ -550,7 +575,7 @@ func dialWS(st *clientState, d ws.Dialer, base string) (sioConn, func(), error) 
 	if br != nil {
 		rd = io.MultiReader(br, c)
 	}
-	wc := &wsConn{c: c, r: bufio.NewReaderSize(rd, 512)}
+	wc := &wsConn{c: c, r: bufio.NewReaderSize(rd, 512), node: node}
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 	fail := func(err error) (sioConn, func(), error) { c.Close(); return nil, nil, err }
 	if err := wc.await(st, '0'); err != nil {
@@ -580,7 +605,7 @@ func (w *wsConn) await(st *clientState, want byte) error {
 		if len(p) > 1 && p[0] == '4' && p[1] == '4' {
 			return fmt.Errorf("connect_error: %.60s", p)
 		}
-		st.handle(w, p)
+		st.handle(w, w.node, p)
 	}
 }
 
@@ -593,7 +618,7 @@ func (w *wsConn) serve(st *clientState) {
 		if len(p) > 0 && p[0] == '1' {
 			return
 		}
-		st.handle(w, p)
+		st.handle(w, w.node, p)
 	}
 }
 
@@ -680,6 +705,7 @@ func bindAddressNoPort(network, address string, c syscall.RawConn) error {
 // ---- HTTP long-polling transport ----
 
 type pollConn struct {
+	node   int
 	st     *clientState
 	url    string // base URL with sid
 	ctx    context.Context
@@ -689,9 +715,9 @@ type pollConn struct {
 
 // dialPolling makes a polling-only Socket.IO connection: GET the open
 // packet, POST "40", and poll until "40{...}".
-func dialPolling(st *clientState, base string) (sioConn, func(), error) {
+func dialPolling(st *clientState, node int) (sioConn, func(), error) {
 	ctx, cancel := context.WithCancel(st.ctx)
-	u := base + "/socket.io/?EIO=4&transport=polling"
+	u := st.cfg.urls[node] + "/socket.io/?EIO=4&transport=polling"
 	body, err := httpDo(ctx, st.httpc, http.MethodGet, u, nil)
 	if err != nil {
 		cancel()
@@ -704,7 +730,7 @@ func dialPolling(st *clientState, base string) (sioConn, func(), error) {
 		cancel()
 		return nil, nil, fmt.Errorf("bad open packet %.60q", body)
 	}
-	pc := &pollConn{st: st, url: u + "&sid=" + open.Sid, ctx: ctx, cancel: cancel}
+	pc := &pollConn{st: st, node: node, url: u + "&sid=" + open.Sid, ctx: ctx, cancel: cancel}
 	if err := pc.send([]byte("40")); err != nil {
 		cancel()
 		return nil, nil, err
@@ -722,7 +748,7 @@ func dialPolling(st *clientState, base string) (sioConn, func(), error) {
 				cancel()
 				return nil, nil, fmt.Errorf("connect_error: %.60s", p)
 			} else {
-				st.handle(pc, p)
+				st.handle(pc, node, p)
 			}
 		}
 	}
@@ -739,7 +765,7 @@ func (pc *pollConn) serve() {
 			if len(p) > 0 && p[0] == '1' {
 				return
 			}
-			pc.st.handle(pc, p)
+			pc.st.handle(pc, pc.node, p)
 		}
 	}
 }

@@ -42,6 +42,7 @@ type options struct {
 	bin        string // built binaries
 	self       string // this executable (client role)
 	forwardCmd string
+	command    string // how the run was started, for the report
 	skipS1     bool
 	skipAlloc  bool
 }
@@ -70,6 +71,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt testserver, loadgen and idlemem binaries (default: build into a temp dir)")
 	flag.StringVar(&o.forwardCmd, "forwarding", "", "command (run from the module root) printing one JSON line of polling throughput through forwarding; default: go run ./bench/forwarding if it exists")
 	flag.BoolVar(&verbose, "v", false, "echo the children's stderr")
+	flag.StringVar(&o.command, "command", "", "the command line to record in the report (default: this process's arguments)")
 	flag.Parse()
 	o.scenarios = splitList(scen)
 	o.peers = splitList(peers)
@@ -227,7 +229,10 @@ func benchmark(ctx context.Context, o *options) (int, error) {
 
 func probeEnvironment(ctx context.Context, o *options) environment {
 	e := environment{Date: time.Now().UTC().Format(time.RFC3339), NProc: runtime.NumCPU(), Go: runtime.Version(),
-		LoadStart: loadavg(), Quick: o.quick, Runs: o.runs, Command: strings.Join(os.Args, " ")}
+		LoadStart: loadavg(), Quick: o.quick, Runs: o.runs, Command: o.command}
+	if e.Command == "" {
+		e.Command = strings.Join(os.Args, " ")
+	}
 	e.Kernel, _ = runCmd(ctx, ".", nil, 10*time.Second, "uname", "-r")
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {

@@ -225,14 +225,42 @@ func cpuTicks(pid int) (int64, error) {
 	return u + st, nil
 }
 
-// cpuSeconds sums the CPU time of pids.
+// cpuSeconds sums the CPU time of pids: the on-CPU nanoseconds of every
+// thread from /proc/<pid>/task/*/schedstat (exact, where /proc/<pid>/stat
+// counts 10 ms ticks), or the ticks if schedstat is missing.
 func cpuSeconds(pids []int) float64 {
-	var t int64
+	var total float64
 	for _, p := range pids {
+		if ns, ok := schedstatNS(p); ok {
+			total += float64(ns) / 1e9
+			continue
+		}
 		v, _ := cpuTicks(p)
-		t += v
+		total += float64(v) / 100
 	}
-	return float64(t) / 100
+	return total
+}
+
+func schedstatNS(pid int) (int64, bool) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) == 0 {
+		return 0, false
+	}
+	var sum int64
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread has exited
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, false
+		}
+		v, _ := strconv.ParseInt(f[0], 10, 64)
+		sum += v
+	}
+	return sum, true
 }
 
 func rssKB(pid int) int64 {

@@ -48,14 +48,18 @@ var metricDefs = []metricDef{
 	{"s4c_bcast_rate", "S4 classic: broadcasts/s delivered to every client", "/s", true, false},
 	{"s4c_p50", "S4 classic: latency p50 at low rate", "ms", false, false},
 	{"s4c_p99", "S4 classic: latency p99 at low rate", "ms", false, false},
-	{"s4c_hop_p50", "S4 classic: Redis hop p50 (S4 p50 − S2a p50)", "ms", false, false},
+	{"s4c_probe_p50", "S4 classic: latency p50 to a 30-socket room on the other nodes", "ms", false, false},
+	{"s4c_hop_p50", "S4 classic: Redis hop p50 (other nodes − publisher's node)", "ms", false, false},
+	{"s4c_hop_p99", "S4 classic: Redis hop p99 (other nodes − publisher's node)", "ms", false, false},
 	{"s4c_cpu_us", "S4 classic: CPU of the 3 nodes per delivery", "µs", false, false},
 	{"s4c_redis_cpu_us", "S4 classic: Redis CPU per broadcast", "µs", false, false},
 	{"s4s_rate", "S4 sharded Redis, 3 nodes: deliveries/s at high rate", "/s", true, true},
 	{"s4s_bcast_rate", "S4 sharded: broadcasts/s delivered to every client", "/s", true, false},
 	{"s4s_p50", "S4 sharded: latency p50 at low rate", "ms", false, false},
 	{"s4s_p99", "S4 sharded: latency p99 at low rate", "ms", false, false},
-	{"s4s_hop_p50", "S4 sharded: Redis hop p50 (S4 p50 − S2a p50)", "ms", false, false},
+	{"s4s_probe_p50", "S4 sharded: latency p50 to a 30-socket room on the other nodes", "ms", false, false},
+	{"s4s_hop_p50", "S4 sharded: Redis hop p50 (other nodes − publisher's node)", "ms", false, false},
+	{"s4s_hop_p99", "S4 sharded: Redis hop p99 (other nodes − publisher's node)", "ms", false, false},
 	{"s4s_cpu_us", "S4 sharded: CPU of the 3 nodes per delivery", "µs", false, false},
 	{"s4s_redis_cpu_us", "S4 sharded: Redis CPU per broadcast", "µs", false, false},
 	{"s5_msgs_per_cpu_s", "S5 long-polling: messages per server CPU-second", "/s", true, true},
@@ -163,19 +167,6 @@ func (r *report) values(peer, key string) []float64 {
 }
 
 func (r *report) build(o *options) {
-	// Derived per-run figures: the Redis hop is S4's low-rate p50 minus
-	// S2a's (same peer, same payload), taken on medians.
-	med := func(peer, key string) float64 { return newStat(r.values(peer, key)).Median }
-	for _, peer := range []string{"herald", "node"} {
-		if sr := r.Results["s4"]; sr != nil && len(sr.Runs[peer]) > 0 {
-			base := med(peer, "s2a_p50")
-			if !math.IsNaN(base) {
-				for _, ad := range []string{"s4c", "s4s"} {
-					sr.Runs[peer][0][ad+"_hop_p50"] = med(peer, ad+"_p50") - base
-				}
-			}
-		}
-	}
 	for _, d := range metricDefs {
 		h, n := newStat(r.values("herald", d.key)), newStat(r.values("node", d.key))
 		if h.N == 0 && n.N == 0 {

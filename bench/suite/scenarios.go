@@ -79,7 +79,7 @@ func sizesFor(o *options) sizes {
 	}
 	return sizes{window: 5 * time.Second, drain: time.Second, warm: 2 * time.Second,
 		s2N: 10000, s2PerProc: 5000, s2RateA: 2, s2RateB: 50,
-		s3N: 1000, s3Rates: []float64{1000, 2500, 5000, 10000, 15000, 20000, 30000},
+		s3N: 1000, s3Rates: []float64{1000, 2500, 5000, 10000, 15000, 20000},
 		s4PerNode: 3000, s4Low: 2, s4High: 30,
 		s5N: 1000, s5Pub: 10,
 		s6Workers: 32, s6Storm: 9000,
@@ -259,6 +259,7 @@ type clientSpec struct {
 	transport string
 	publisher bool
 	reconnect bool
+	probe     int
 }
 
 // startClients starts ⌈n/perProc⌉ load generators pinned to the client CPU
@@ -285,6 +286,9 @@ func startClients(ctx context.Context, o *options, cs clientSpec) ([]*proc, erro
 		}
 		if cs.reconnect {
 			argv = append(argv, "-reconnect")
+		}
+		if cs.probe > 0 && k == 0 {
+			argv = append(argv, "-probe", strconv.Itoa(cs.probe))
 		}
 		p, err := startProc(fmt.Sprintf("client%d", k), o.root, nil, o.clientCPU, argv)
 		if err != nil {
@@ -320,7 +324,9 @@ type phaseResult struct {
 	cpuS     float64            // servers' CPU seconds during the window
 	wallS    float64
 	lat      map[string]sparseHist
-	drops    float64
+	// newsByNode is the broadcast latency per server (index in the urls).
+	newsByNode []sparseHist
+	drops      float64
 }
 
 // runPhase opens a window 300 ms from now on every load generator, and reads
@@ -354,6 +360,16 @@ func runPhase(ctx context.Context, kids []*proc, pids []int, c command) (*phaseR
 		}
 		for kind, v := range asMap(m["in_win"]) {
 			pr.inWin[kind] += num(v)
+		}
+		nodes, _ := m["news_by_node"].([]any)
+		for i, v := range nodes {
+			for len(pr.newsByNode) <= i {
+				pr.newsByNode = append(pr.newsByNode, sparseHist{})
+			}
+			for b, cnt := range asMap(v) {
+				k, _ := strconv.Atoi(b)
+				pr.newsByNode[i][k] += uint64(num(cnt))
+			}
 		}
 		for kind, v := range asMap(m["lat"]) {
 			if pr.lat[kind] == nil {
@@ -497,7 +513,7 @@ func runS3(ctx context.Context, o *options, sz sizes, peer string, sr *scenarioR
 	m := metrics{}
 	window := sz.window
 	if !o.quick {
-		window = 4 * time.Second
+		window = 3 * time.Second // many steps: shorter windows keep the run bounded
 	}
 	for _, variant := range []string{"echo", "ack"} {
 		var curve []curvePoint
@@ -547,7 +563,7 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 			pids = append(pids, srv.p.pid)
 		}
 		n := 3 * sz.s4PerNode
-		kids, err := startClients(ctx, o, clientSpec{urls: urls, n: n, perProc: 4500, publisher: true})
+		kids, err := startClients(ctx, o, clientSpec{urls: urls, n: n, perProc: 4500, publisher: true, probe: 30})
 		if err != nil {
 			return nil, err
 		}
@@ -561,6 +577,21 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 		h := low.lat["news"]
 		m[ad.name+"_p50"] = h.quantileMs(0.5)
 		m[ad.name+"_p99"] = h.quantileMs(0.99)
+		// The Redis hop: broadcasts to a room of 30 sockets, 10 on each
+		// node. The publisher's node (0) delivers them without Redis, nodes
+		// 1 and 2 after it, so the difference is the hop, not fan-out time.
+		hop, err := runPhase(ctx, kids, pids, command{PubRate: 50, Room: "probe", DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
+		if err != nil {
+			return nil, err
+		}
+		if len(hop.newsByNode) == 3 {
+			remote := sparseHist{}
+			remote.merge(hop.newsByNode[1])
+			remote.merge(hop.newsByNode[2])
+			m[ad.name+"_hop_p50"] = remote.quantileMs(0.5) - hop.newsByNode[0].quantileMs(0.5)
+			m[ad.name+"_hop_p99"] = remote.quantileMs(0.99) - hop.newsByNode[0].quantileMs(0.99)
+			m[ad.name+"_probe_p50"] = remote.quantileMs(0.5)
+		}
 		redisCPU0 := cpuSeconds([]int{redis.p.pid})
 		high, err := runPhase(ctx, kids, pids, command{PubRate: sz.s4High, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
 		if err != nil {

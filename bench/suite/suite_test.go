@@ -1,0 +1,124 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBucketRoundTrip(t *testing.T) {
+	for _, us := range []uint64{0, 1, 127, 128, 129, 1000, 4095, 1 << 20, 123456789} {
+		i := bucketOf(us)
+		lo := bucketValue(i)
+		if lo > us {
+			t.Errorf("bucket %d of %d µs starts at %d, above the value", i, us, lo)
+		}
+		if us >= 128 && float64(us-lo) > float64(us)/64+1 {
+			t.Errorf("bucket %d of %d µs starts at %d: more than 1/64 below", i, us, lo)
+		}
+		if i+1 < histBuckets && bucketValue(i+1) <= us {
+			t.Errorf("next bucket %d starts at %d, not above %d", i+1, bucketValue(i+1), us)
+		}
+	}
+}
+
+func TestQuantiles(t *testing.T) {
+	var h hist
+	for v := int64(1); v <= 100; v++ {
+		h.record(v * 1000) // 1..100 ms
+	}
+	s := sparseHist{}
+	s.merge(h.snapshot())
+	tests := []struct {
+		q      float64
+		wantMs float64
+	}{{0.5, 50}, {0.99, 99}, {0, 1}}
+	for _, tc := range tests {
+		got := s.quantileMs(tc.q)
+		if math.Abs(got-tc.wantMs) > tc.wantMs/50 {
+			t.Errorf("q%.2f = %.3f ms, want ≈ %.0f", tc.q, got, tc.wantMs)
+		}
+	}
+	if got := (sparseHist{}).quantileMs(0.5); got != 0 {
+		t.Errorf("empty histogram: %v, want 0", got)
+	}
+}
+
+func TestPayloadTime(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{`42["news",{"t":1763840000123456789,"p":"xx"}]`, 1763840000123456789},
+		{`431[{"t":42,"p":""}]`, 42},
+		{`42["auth",{}]`, 0},
+	}
+	for _, tc := range tests {
+		if got := payloadTime([]byte(tc.in)); got != tc.want {
+			t.Errorf("payloadTime(%s) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestNewStat(t *testing.T) {
+	s := newStat([]float64{5, 1, math.NaN(), 3, 9})
+	if s.Median != 4 || s.Min != 1 || s.Max != 9 || s.N != 4 {
+		t.Errorf("newStat = %+v, want median 4, 1..9, n 4", s)
+	}
+	if e := newStat(nil); !math.IsNaN(e.Median) || e.N != 0 {
+		t.Errorf("empty stat = %+v", e)
+	}
+}
+
+// TestReport builds a report from made-up figures: the advantage direction,
+// the goals, the --quick verdict and the files.
+func TestReport(t *testing.T) {
+	r := &report{Results: map[string]*scenarioResult{
+		"s2": {Runs: map[string][]metrics{
+			"herald": {{"s2a_cpu_us": 10, "s2b_rate": 100000}},
+			"node":   {{"s2a_cpu_us": 20, "s2b_rate": 50000}},
+		}},
+		"s6": {Runs: map[string][]metrics{
+			"herald": {{"s6_hs_rate": 1000}},
+			"node":   {{"s6_hs_rate": 2000}},
+		}},
+		"s3": {Curves: map[string]map[string][][]curvePoint{
+			"herald": {"echo": {{{Rate: 1000, P99: 1}, {Rate: 5000, P99: 3}}}},
+			"node":   {"echo": {{{Rate: 1000, P99: 2}, {Rate: 5000, P99: 40}}}},
+		}},
+	}}
+	o := &options{quick: true, name: "test", outDir: t.TempDir()}
+	r.build(o)
+	adv := map[string]float64{}
+	for _, x := range r.Rows {
+		adv[x.Key] = x.Advantage
+	}
+	if adv["s2a_cpu_us"] != 2 || adv["s2b_rate"] != 2 || adv["s6_hs_rate"] != 0.5 {
+		t.Errorf("advantages %v, want s2a 2 (lower is better), s2b 2, s6 0.5", adv)
+	}
+	slower := strings.Join(r.slower(), " ")
+	if !strings.Contains(slower, "s6_hs_rate") || strings.Contains(slower, "s2") {
+		t.Errorf("slower() = %q, want only s6_hs_rate", slower)
+	}
+	met := map[string]string{}
+	for _, g := range r.Goals {
+		met[g.Goal] = g.Met
+	}
+	if m := met["S2a CPU per delivered message ≤ 2/3 of Node's (single-frame fan-out)"]; m != "met" {
+		t.Errorf("S2a goal: %q, want met", m)
+	}
+	if m := met["S2b ≥ 5× Node's deliveries/s when writes coalesce"]; m != "not met" {
+		t.Errorf("S2b goal: %q, want not met", m)
+	}
+	if err := r.write(o); err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{".json", ".md", ".png"} {
+		fi, err := os.Stat(filepath.Join(o.outDir, "test"+ext))
+		if err != nil || fi.Size() == 0 {
+			t.Errorf("report file %s: %v", ext, err)
+		}
+	}
+}
