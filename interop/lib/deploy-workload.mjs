@@ -38,11 +38,14 @@ export class Workload {
       for (let j = i; j < Math.min(clients, i + batch); j++) part.push(w.add(j));
       await Promise.all(part);
     }
-    await until(() => w.clients.every((c) => c.socket.connected && c.joined), connectTimeout, "every client connected and in its room").catch(
-      (err) => {
-        throw new Error(`${err.message}\n${JSON.stringify(w.summary(), null, 1)}`);
-      },
-    );
+    // Without reconnection a client that failed has given up: stop waiting
+    // for it and report.
+    const settledOrGaveUp = (c) => (c.socket.connected && c.joined) || (!reconnection && (c.connectErrors.length > 0 || c.disconnects.length > 0));
+    await until(() => w.clients.every(settledOrGaveUp), connectTimeout, "every client connected and in its room").catch((err) => {
+      throw new Error(`${err.message}\n${JSON.stringify(w.summary(), null, 1)}`);
+    });
+    const failed = w.clients.filter((c) => !(c.socket.connected && c.joined));
+    if (failed.length > 0) throw new Error(`${failed.length} clients failed to connect:\n${JSON.stringify(w.summary(), null, 1)}`);
     return w;
   }
 
