@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-rt/herald/adapter/redis"
 	"github.com/herald-rt/herald/balancer"
+	"github.com/herald-rt/herald/cluster"
 	"github.com/herald-rt/herald/engineio"
 	"github.com/herald-rt/herald/internal/testutil"
 )
@@ -203,4 +205,53 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// With --redis, herald lb finds the nodes in the node registry (a real
+// redis-server) and drops the ones that leave it.
+func TestLBDiscoversNodesFromRegistry(t *testing.T) {
+	rs := testutil.StartRedis(t)
+	n1, n2 := eioNode(t, "n1"), eioNode(t, "n2")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	clients, err := redis.Dial(ctx, rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clients.Close()
+	reg := cluster.NewRegistry(clients.Pub, "")
+	// n1 as a node with --advertise-url registers it; an older entry has
+	// only the listen address.
+	if err := reg.Register(ctx, cluster.NodeInfo{ID: "n1", Addr: "[::]:1", URL: n1.URL}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(ctx, cluster.NodeInfo{ID: "n2", Addr: strings.TrimPrefix(n2.URL, "http://")}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	b, err := balancer.New(balancer.Config{
+		Discovery:         registryDiscovery{reg: reg, log: slog.New(slog.DiscardHandler)},
+		DiscoveryInterval: 50 * time.Millisecond,
+		HealthInterval:    50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	healthy := func() string {
+		var ids []string
+		for _, s := range b.Status() {
+			if s.State == balancer.Healthy {
+				ids = append(ids, s.NodeID)
+			}
+		}
+		return strings.Join(ids, ",")
+	}
+	waitFor(t, func() bool { return healthy() == "n1,n2" || healthy() == "n2,n1" })
+	if err := reg.Deregister(ctx, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(b.Status()) == 1 && healthy() == "n1" })
 }
