@@ -63,6 +63,12 @@ type Config struct {
 	// DiscoveryInterval is how often Discovery is asked. Zero means 5s.
 	DiscoveryInterval time.Duration
 
+	// TrustForwarded keeps the X-Forwarded-For of incoming requests and
+	// appends the client address to it. Set it only when the balancer sits
+	// behind another proxy that sets the header; otherwise clients could
+	// claim any address. False replaces the header with the client address.
+	TrustForwarded bool
+
 	// Transport carries proxied requests and health checks. Nil means a
 	// transport tuned for many concurrent long-polls per backend.
 	Transport http.RoundTripper
@@ -236,6 +242,9 @@ func (b *Balancer) newBackend(raw string) (*backend, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
 			pr.Out.Host = pr.In.Host // the node sees the host the client asked for
+			if b.cfg.TrustForwarded {
+				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			}
 			pr.SetXForwarded()
 		},
 		Transport:     b.transport,

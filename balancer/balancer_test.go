@@ -333,18 +333,29 @@ func TestUnreachableBackendIsSkippedAtOnce(t *testing.T) {
 }
 
 func TestForwardsClientAddress(t *testing.T) {
-	a := newNode(t, "a", 0)
-	b := newBalancer(t, Config{}, a)
-	front := httptest.NewServer(b)
-	defer front.Close()
-	res, err := http.Get(front.URL + "/socket.io/?EIO=4&transport=polling")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		trust bool
+		want  string
+	}{
+		{false, "xff=127.0.0.1"},             // a client's own header is not believed
+		{true, "xff=203.0.113.7, 127.0.0.1"}, // behind a trusted proxy: appended
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(body), "xff=127.0.0.1") {
-		t.Errorf("backend saw %q; want X-Forwarded-For 127.0.0.1", body)
+	for _, tt := range tests {
+		a := newNode(t, "a", 0)
+		b := newBalancer(t, Config{TrustForwarded: tt.trust}, a)
+		front := httptest.NewServer(b)
+		req, _ := http.NewRequest(http.MethodGet, front.URL+"/socket.io/?EIO=4&transport=polling", nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		front.Close()
+		if !strings.HasSuffix(string(body), tt.want) {
+			t.Errorf("TrustForwarded %v: backend saw %q; want it to end in %q", tt.trust, body, tt.want)
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ func lb(args []string, stdout, stderr io.Writer) int {
 	failAfter := fs.Int("fail-after", 2, "failed health checks in a row that remove a node")
 	discoveryInterval := fs.Duration("discovery-interval", 5*time.Second, "how often the registry is read (with --redis)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on SIGINT/SIGTERM")
+	trustForwarded := fs.Bool("trust-forwarded", false, "keep the X-Forwarded-For of incoming requests (only behind a proxy that sets it)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: herald lb --listen ADDR --backend URL [--backend URL ...] [--redis URL]
@@ -88,6 +89,7 @@ Flags:
 		HealthTimeout:     *healthTimeout,
 		FailAfter:         *failAfter,
 		DiscoveryInterval: *discoveryInterval,
+		TrustForwarded:    *trustForwarded,
 		Logger:            log,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
