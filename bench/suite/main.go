@@ -43,6 +43,7 @@ type options struct {
 	self       string // this executable (client role)
 	forwardCmd string
 	command    string // how the run was started, for the report
+	profile    string // if set: Herald runs as bench/profserver and each main window is CPU-profiled into this directory
 	skipS1     bool
 	skipAlloc  bool
 }
@@ -71,6 +72,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt testserver, loadgen and idlemem binaries (default: build into a temp dir)")
 	flag.StringVar(&o.forwardCmd, "forwarding", "", "command (run from the module root) printing one JSON line of polling throughput through forwarding; default: go run ./bench/forwarding if it exists")
 	flag.BoolVar(&verbose, "v", false, "echo the children's stderr")
+	flag.StringVar(&o.profile, "profile", "", "`directory`: run Herald as bench/profserver and write a CPU profile (and its pprof -top) of each main measurement window there")
 	flag.StringVar(&o.command, "command", "", "the command line to record in the report (default: this process's arguments)")
 	flag.Parse()
 	o.scenarios = splitList(scen)
@@ -169,7 +171,7 @@ func benchmark(ctx context.Context, o *options) (int, error) {
 		}
 		defer os.RemoveAll(dir)
 		o.bin = dir
-		for _, pkg := range []string{"interop/testserver", "bench/loadgen", "bench/idlemem"} {
+		for _, pkg := range []string{"interop/testserver", "bench/loadgen", "bench/idlemem", "bench/profserver"} {
 			logf("go build ./%s", pkg)
 			if _, err := runCmd(ctx, o.root, nil, 5*time.Minute, "go", "build", "-o", filepath.Join(dir, filepath.Base(pkg)), "./"+pkg); err != nil {
 				return 2, err
@@ -179,6 +181,14 @@ func benchmark(ctx context.Context, o *options) (int, error) {
 	if _, err := os.Stat(filepath.Join(o.root, "bench/node/node_modules/@socket.io/redis-adapter")); err != nil {
 		logf("npm ci in bench/node")
 		if _, err := runCmd(ctx, filepath.Join(o.root, "bench/node"), nil, 5*time.Minute, "npm", "ci", "--no-audit", "--no-fund"); err != nil {
+			return 2, err
+		}
+	}
+	if o.profile != "" {
+		if o.profile, err = filepath.Abs(o.profile); err != nil {
+			return 2, err
+		}
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
 			return 2, err
 		}
 	}
@@ -207,6 +217,7 @@ func benchmark(ctx context.Context, o *options) (int, error) {
 	if ctx.Err() == nil {
 		rep.Forwarding = forwarding(ctx, o)
 	}
+	profileWG.Wait()
 	rep.Env.LoadEnd = loadavg()
 	rep.ElapsedS = time.Since(start).Seconds()
 	rep.build(o)

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -182,6 +184,10 @@ func startServer(ctx context.Context, o *options, peer string, port int, adapter
 	case "herald":
 		argv = []string{filepath.Join(o.bin, "testserver"), "--mode", "sio", "--addr", addr,
 			"--ping-interval", "25s", "--ping-timeout", "20s", "--log-level", "error"}
+		if o.profile != "" {
+			argv = []string{filepath.Join(o.bin, "profserver"), "-profile-dir", o.profile, "--addr", addr,
+				"--ping-interval", "25s", "--ping-timeout", "20s", "--log-level", "error"}
+		}
 		if adapter != "" {
 			argv = append(argv, "--adapter", adapter, "--redis", redisURL)
 		}
@@ -342,9 +348,19 @@ func runPhase(ctx context.Context, kids []*proc, pids []int, c command) (*phaseR
 	}
 	time.Sleep(time.Until(start))
 	cpu0 := cpuSeconds(pids)
+	label := profiling.label
+	profiling.label = ""
+	if label != "" {
+		syscall.Kill(profiling.pid, syscall.SIGUSR1)
+	}
 	dur := time.Duration(c.DurMs) * time.Millisecond
 	time.Sleep(time.Until(start.Add(dur)))
 	cpu1 := cpuSeconds(pids)
+	if label != "" {
+		syscall.Kill(profiling.pid, syscall.SIGUSR2)
+		profileWG.Add(1)
+		go collectProfile(ctx, profiling.dir, profiling.bin, profiling.pid, label)
+	}
 	pr := &phaseResult{recv: map[string]float64{}, inWin: map[string]float64{}, lat: map[string]sparseHist{},
 		cpuS: cpu1 - cpu0, wallS: dur.Seconds()}
 	for _, k := range kids {
@@ -382,6 +398,48 @@ func runPhase(ctx context.Context, kids []*proc, pids []int, c command) (*phaseR
 		}
 	}
 	return pr, nil
+}
+
+// profileWG tracks the collectProfile goroutines; benchmark waits for them.
+var profileWG sync.WaitGroup
+
+// profiling names the next window to CPU-profile (bench/profserver).
+var profiling struct {
+	dir, bin, label string
+	pid             int
+}
+
+// profileNext makes the next runPhase profile srv (Herald under -profile only).
+func profileNext(o *options, peer string, srv *server, label string) {
+	if o.profile == "" || peer != "herald" {
+		return
+	}
+	profiling.dir, profiling.bin, profiling.pid = o.profile, filepath.Join(o.bin, "profserver"), srv.p.pid
+	profiling.label = fmt.Sprintf("%s-%d", label, time.Now().Unix())
+}
+
+// collectProfile waits for the server's finished profile, names it after
+// the window and writes `go tool pprof -top` next to it.
+func collectProfile(ctx context.Context, dir, bin string, pid int, label string) {
+	defer profileWG.Done()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		matches, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("cpu-%d-*.pprof", pid)))
+		if len(matches) > 0 {
+			dst := filepath.Join(dir, label+".pprof")
+			if os.Rename(matches[0], dst) != nil {
+				return
+			}
+			out, err := runCmd(ctx, dir, nil, time.Minute, "go", "tool", "pprof", "-top", "-nodecount=35", bin, dst)
+			if err != nil {
+				out += "\n" + err.Error()
+			}
+			os.WriteFile(filepath.Join(dir, label+".top.txt"), []byte(out+"\n"), 0o644)
+			logf("  profile %s", filepath.Join(dir, label+".top.txt"))
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func asMap(v any) map[string]any {
@@ -470,6 +528,7 @@ func runS2(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		name string
 		rate float64
 	}{{"s2a", sz.s2RateA}, {"s2b", sz.s2RateB}} {
+		profileNext(o, peer, srv, v.name)
 		pr, err := runPhase(ctx, kids, pids, command{PubRate: v.rate, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
 		if err != nil {
 			return nil, err
@@ -519,6 +578,9 @@ func runS3(ctx context.Context, o *options, sz sizes, peer string, sr *scenarioR
 		var curve []curvePoint
 		best := 0.0
 		for _, rate := range sz.s3Rates {
+			if rate == 10000 {
+				profileNext(o, peer, srv, "s3-"+variant+"-10k")
+			}
 			pr, err := runPhase(ctx, kids, pids, command{EchoRate: rate, Ack: variant == "ack", DurMs: ms(window), DrainMs: ms(sz.drain), Pad: 8})
 			if err != nil {
 				return nil, err
@@ -554,6 +616,7 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 	for _, ad := range []struct{ name, adapter string }{{"s4c", "redis"}, {"s4s", "redis-sharded"}} {
 		var urls []string
 		var pids []int
+		var first *server
 		for i := 0; i < 3; i++ {
 			srv, err := startServer(ctx, o, peer, 0, ad.adapter, redis.url)
 			if err != nil {
@@ -561,6 +624,9 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 			}
 			urls = append(urls, srv.url)
 			pids = append(pids, srv.p.pid)
+			if first == nil {
+				first = srv
+			}
 		}
 		n := 3 * sz.s4PerNode
 		kids, err := startClients(ctx, o, clientSpec{urls: urls, n: n, perProc: 4500, publisher: true, probe: 30})
@@ -593,6 +659,7 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 			m[ad.name+"_probe_p50"] = remote.quantileMs(0.5)
 		}
 		redisCPU0 := cpuSeconds([]int{redis.p.pid})
+		profileNext(o, peer, first, ad.name+"-node0")
 		high, err := runPhase(ctx, kids, pids, command{PubRate: sz.s4High, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
 		if err != nil {
 			return nil, err
@@ -626,6 +693,7 @@ func runS5(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		return nil, err
 	}
 	c.DurMs = ms(sz.window)
+	profileNext(o, peer, srv, "s5")
 	pr, err := runPhase(ctx, kids, pids, c)
 	if err != nil {
 		return nil, err
@@ -659,8 +727,17 @@ func runS6(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		kids[0].send(command{Op: "churn", Start: start.UnixNano(), DurMs: ms(dur), Workers: sz.s6Workers})
 		time.Sleep(time.Until(start))
 		cpu0 := cpuSeconds([]int{srv.p.pid})
+		profiled := i == 1 && o.profile != "" && peer == "herald"
+		if profiled {
+			syscall.Kill(srv.p.pid, syscall.SIGUSR1)
+		}
 		time.Sleep(time.Until(start.Add(dur)))
 		cpu1 := cpuSeconds([]int{srv.p.pid})
+		if profiled {
+			syscall.Kill(srv.p.pid, syscall.SIGUSR2)
+			profileWG.Add(1)
+			go collectProfile(ctx, o.profile, filepath.Join(o.bin, "profserver"), srv.p.pid, fmt.Sprintf("s6-churn-%d", time.Now().Unix()))
+		}
 		r, err := kids[0].await(ctx, "churn", dur+60*time.Second)
 		if err != nil {
 			return nil, err
