@@ -317,11 +317,21 @@ func (f *Forwarder) proxy(w http.ResponseWriter, r *http.Request, p *peer, hands
 		ErrorHandler: func(_ http.ResponseWriter, _ *http.Request, err error) {
 			proxyErr = err
 		},
-		ErrorLog: f.errLog,
+		ErrorLog:   f.errLog,
+		BufferPool: copyBuffers,
 	}
 	rp.ServeHTTP(w, r)
 	return proxyErr
 }
+
+// copyBuffers recycles the buffers the proxy copies response bodies
+// through (it would otherwise allocate 32 KiB per request).
+var copyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // writeSessionUnknown answers as engineio does for an unknown session.
 func writeSessionUnknown(w http.ResponseWriter) {

@@ -61,7 +61,7 @@ type clusterOpts struct {
 }
 
 // startCluster starts one node per id and stops them when the test ends.
-func startCluster(t *testing.T, ids []string, o clusterOpts) []*testNode {
+func startCluster(t testing.TB, ids []string, o clusterOpts) []*testNode {
 	t.Helper()
 	lns := make([]net.Listener, len(ids))
 	peers := map[string]string{}
@@ -143,7 +143,7 @@ func startCluster(t *testing.T, ids []string, o clusterOpts) []*testNode {
 // eioClient is a minimal Engine.IO v4 polling client that connects from
 // clientIP.
 type eioClient struct {
-	t    *testing.T
+	t    testing.TB
 	http *http.Client
 	sid  string
 }
@@ -152,7 +152,7 @@ func clientDialer() *net.Dialer {
 	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 5 * time.Second}
 }
 
-func newClient(t *testing.T) *eioClient {
+func newClient(t testing.TB) *eioClient {
 	tr := &http.Transport{DialContext: clientDialer().DialContext, MaxIdleConnsPerHost: 4}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &eioClient{t: t, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
