@@ -68,10 +68,11 @@ type directory struct {
 	refreshTimeout  time.Duration
 	minMissInterval time.Duration
 
-	mu          sync.RWMutex
-	fromReg     map[string]*peer
-	lastRefresh time.Time
-	inflight    chan struct{} // closed when the running refresh ends
+	mu            sync.RWMutex
+	fromReg       map[string]*peer
+	lastStart     time.Time     // when the last finished load started
+	inflight      chan struct{} // closed when the running load ends
+	inflightStart time.Time
 }
 
 func newDirectory(self string, static map[string]string, reg *Registry, log *slog.Logger) (*directory, error) {
@@ -90,8 +91,8 @@ func newDirectory(self string, static map[string]string, reg *Registry, log *slo
 	return d, nil
 }
 
-// lookup returns the peer with the given id, refreshing the registry cache
-// once if it is unknown.
+// lookup returns the peer with the given id, reloading the registry once if
+// it is unknown.
 func (d *directory) lookup(ctx context.Context, id string) *peer {
 	if p := d.static[id]; p != nil {
 		return p
@@ -111,77 +112,91 @@ func (d *directory) lookup(ctx context.Context, id string) *peer {
 	return d.fromReg[id]
 }
 
-// refreshOnMiss reloads the registry after a lookup missed. Reloads on a
-// miss are at most one per minMissInterval: a caller that comes sooner waits
-// for the next slot (a node that registered a moment after the last reload
-// is still found), unless someone reloaded meanwhile.
+// refreshOnMiss reloads the registry after a lookup missed: it returns once
+// a load that started after the miss has finished (a node that registered
+// just before the miss is then known). Loads for misses start at most once
+// per minMissInterval, and concurrent callers share them, so requests naming
+// made-up nodes cannot hammer Redis.
 func (d *directory) refreshOnMiss(ctx context.Context) {
-	if d.reg == nil {
-		return
+	if d.reg != nil {
+		d.loadSince(ctx, time.Now(), d.minMissInterval)
 	}
-	d.mu.RLock()
-	last := d.lastRefresh
-	d.mu.RUnlock()
-	if wait := d.minMissInterval - time.Since(last); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-		d.mu.RLock()
-		again := d.lastRefresh != last
-		d.mu.RUnlock()
-		if again {
-			return
-		}
-	}
-	d.refresh(ctx)
 }
 
-// refresh reloads the registry; concurrent callers share one load.
-func (d *directory) refresh(ctx context.Context) {
-	d.mu.Lock()
-	if ch := d.inflight; ch != nil {
-		d.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
+// refresh is the periodic reload.
+func (d *directory) refresh(ctx context.Context) { d.loadSince(ctx, time.Now(), 0) }
+
+// loadSince returns once a registry load that started at or after t has
+// finished, starting one if needed, but not sooner than minGap after the
+// previous one started. It gives up when ctx ends.
+func (d *directory) loadSince(ctx context.Context, t time.Time, minGap time.Duration) {
+	for {
+		d.mu.Lock()
+		if d.inflight == nil && !d.lastStart.Before(t) {
+			d.mu.Unlock()
+			return
 		}
+		if ch := d.inflight; ch != nil {
+			started := d.inflightStart
+			d.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+			if !started.Before(t) {
+				return
+			}
+			continue
+		}
+		if wait := minGap - time.Since(d.lastStart); wait > 0 {
+			d.mu.Unlock()
+			timer := time.NewTimer(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			}
+			continue
+		}
+		ch := make(chan struct{})
+		d.inflight, d.inflightStart = ch, time.Now()
+		d.mu.Unlock()
+		d.load()
+		close(ch)
 		return
 	}
-	ch := make(chan struct{})
-	d.inflight = ch
-	d.mu.Unlock()
+}
 
-	// Detached from the caller: the shared load serves every waiter.
+// load reads the registry into the cache; callers serialise it through
+// loadSince.
+func (d *directory) load() {
+	// Detached from any caller: the shared load serves every waiter.
 	rctx, cancel := context.WithTimeout(context.Background(), d.refreshTimeout)
 	nodes, err := d.reg.Nodes(rctx)
 	cancel()
 
 	d.mu.Lock()
-	d.inflight = nil
-	d.lastRefresh = time.Now()
+	defer d.mu.Unlock()
+	d.lastStart, d.inflight = d.inflightStart, nil
 	if err != nil {
 		d.log.Warn("cluster: reading the node registry failed", "err", err)
-	} else {
-		m := make(map[string]*peer, len(nodes))
-		for _, n := range nodes {
-			if n.URL == "" {
-				continue // a node without an advertised URL cannot be forwarded to
-			}
-			u, err := parseNodeURL(n.URL)
-			if err != nil {
-				d.log.Warn("cluster: ignoring a registry entry", "node", n.ID, "err", err)
-				continue
-			}
-			m[n.ID] = &peer{id: n.ID, url: u, draining: n.Draining}
-		}
-		d.fromReg = m
+		return
 	}
-	d.mu.Unlock()
-	close(ch)
+	m := make(map[string]*peer, len(nodes))
+	for _, n := range nodes {
+		if n.URL == "" {
+			continue // a node without an advertised URL cannot be forwarded to
+		}
+		u, err := parseNodeURL(n.URL)
+		if err != nil {
+			d.log.Warn("cluster: ignoring a registry entry", "node", n.ID, "err", err)
+			continue
+		}
+		m[n.ID] = &peer{id: n.ID, url: u, draining: n.Draining}
+	}
+	d.fromReg = m
 }
 
 // others returns the nodes other than this one that are not known to be
