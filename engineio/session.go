@@ -79,8 +79,11 @@ type Session struct {
 	upgrading  bool        // probe answered: polling GETs now get noop
 	probeGrace *time.Timer // releases the pending poll after "3probe"
 
-	pingTimer *time.Timer // v4: fires the next ping
-	pongTimer *time.Timer // v4: ping timeout; v3: heartbeat timeout
+	// heartbeat is the session's one timer. v4: it fires when the next
+	// ping is due, then when the answer is due; v3: when the client's
+	// heartbeat is due. One timer rather than two saves a runtime timer
+	// per idle connection.
+	heartbeat *time.Timer
 	// pingDue is when the next ping is scheduled and pongDeadline when
 	// the client's answer is due (zero when none is awaited). A request
 	// arriving after the deadline closes the session even if the timer
@@ -290,11 +293,8 @@ func (s *Session) closeWith(reason CloseReason, graceful bool) {
 }
 
 func (s *Session) stopTimersLocked() {
-	if s.pingTimer != nil {
-		s.pingTimer.Stop()
-	}
-	if s.pongTimer != nil {
-		s.pongTimer.Stop()
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
 	}
 }
 
@@ -303,13 +303,36 @@ func (s *Session) stopTimersLocked() {
 func (s *Session) startHeartbeatLocked() {
 	if s.protocol == 3 {
 		s.pongDeadline = time.Now().Add(s.srv.pingInterval + s.srv.pingTimeout)
-		s.pongTimer = time.AfterFunc(s.srv.pingInterval+s.srv.pingTimeout, s.onPingTimeout)
+		s.heartbeat = time.AfterFunc(s.srv.pingInterval+s.srv.pingTimeout, s.onHeartbeat)
 		return
 	}
-	s.pongTimer = time.AfterFunc(time.Hour, s.onPingTimeout)
-	s.pongTimer.Stop()
 	s.pingDue = time.Now().Add(s.srv.pingInterval)
-	s.pingTimer = time.AfterFunc(s.srv.pingInterval, s.sendPing)
+	s.heartbeat = time.AfterFunc(s.srv.pingInterval, s.onHeartbeat)
+}
+
+// onHeartbeat runs when the heartbeat timer fires: it sends the ping that
+// is due, or closes the session whose answer is overdue. A run that lost a
+// race with a Reset (the answer came meanwhile) finds nothing due and does
+// nothing: the timer is armed again for the new time.
+func (s *Session) onHeartbeat() {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if !s.pongDeadline.IsZero() {
+		late := !now.Before(s.pongDeadline)
+		s.mu.Unlock()
+		if late {
+			s.closeWith(ReasonPingTimeout, false)
+		}
+		return
+	}
+	if s.protocol == 4 && !now.Before(s.pingDue) {
+		s.sendPingLocked()
+	}
+	s.mu.Unlock()
 }
 
 // expired reports whether the client has missed its heartbeat deadline; it
@@ -324,22 +347,16 @@ func (s *Session) expired() bool {
 	return late
 }
 
-func (s *Session) sendPing() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateOpen {
-		return
-	}
+// sendPingLocked queues a ping and arms the timer for its answer.
+func (s *Session) sendPingLocked() {
 	// The timeout starts when the ping is queued, not when it is delivered:
 	// a polling client that does not poll times out too.
 	s.enqueueLocked(pingMessage)
 	// Count the timeout from when the ping was due, not from when this
 	// timer got to run.
 	s.pongDeadline = s.pingDue.Add(s.srv.pingTimeout)
-	s.pongTimer.Reset(time.Until(s.pongDeadline))
+	s.heartbeat.Reset(time.Until(s.pongDeadline))
 }
-
-func (s *Session) onPingTimeout() { s.closeWith(ReasonPingTimeout, false) }
 
 // onPacket handles one packet from the client, on the reading goroutine.
 func (s *Session) onPacket(p packet) {
@@ -355,10 +372,9 @@ func (s *Session) onPacket(p packet) {
 		}
 		s.mu.Lock()
 		if s.state == stateOpen {
-			s.pongTimer.Stop()
 			s.pongDeadline = time.Time{}
 			s.pingDue = time.Now().Add(s.srv.pingInterval)
-			s.pingTimer.Reset(s.srv.pingInterval)
+			s.heartbeat.Reset(s.srv.pingInterval)
 		}
 		s.mu.Unlock()
 	case packetPing:
@@ -370,7 +386,7 @@ func (s *Session) onPacket(p packet) {
 		s.mu.Lock()
 		if s.state == stateOpen {
 			s.pongDeadline = time.Now().Add(s.srv.pingInterval + s.srv.pingTimeout)
-			s.pongTimer.Reset(s.srv.pingInterval + s.srv.pingTimeout)
+			s.heartbeat.Reset(s.srv.pingInterval + s.srv.pingTimeout)
 			s.enqueueLocked(controlMessage(packetPong, p.data))
 		}
 		s.mu.Unlock()
