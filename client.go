@@ -3,6 +3,7 @@ package herald
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,8 +20,10 @@ type client struct {
 	version parser.Version
 	decoder parser.Decoder // used only on the reading goroutine
 
-	mu           sync.Mutex // guards sockets and connectTimer
-	sockets      map[string]*Socket
+	mu sync.Mutex // guards sockets and connectTimer
+	// sockets are the joined namespaces' sockets, one per namespace; a
+	// client rarely joins more than a few, so a slice costs less than a map.
+	sockets      []*Socket
 	connectTimer *time.Timer
 	closed       bool
 }
@@ -30,7 +33,6 @@ func newClient(srv *Server, conn *engineio.Session) {
 		srv:     srv,
 		conn:    conn,
 		version: parser.Version5,
-		sockets: make(map[string]*Socket),
 	}
 	if conn.Protocol() == 3 {
 		c.version = parser.Version4
@@ -80,7 +82,7 @@ func (c *client) onMessage(data []byte, binary bool) {
 		return
 	}
 	c.mu.Lock()
-	sock := c.sockets[name]
+	sock := c.socketLocked(name)
 	c.mu.Unlock()
 	if sock == nil {
 		// A packet for a namespace the client has not joined.
@@ -117,7 +119,7 @@ func queryAuth(query string) json.RawMessage {
 // connect joins the client to a namespace (CONNECT packet).
 func (c *client) connect(name string, auth json.RawMessage) {
 	c.mu.Lock()
-	_, dup := c.sockets[name]
+	dup := c.socketLocked(name) != nil
 	c.mu.Unlock()
 	if dup {
 		// A second CONNECT to a joined namespace is a protocol violation.
@@ -147,7 +149,10 @@ func (c *client) addSocket(s *Socket) bool {
 	if c.closed {
 		return false
 	}
-	c.sockets[s.nsp.name] = s
+	if old := c.socketLocked(s.nsp.name); old != nil {
+		c.removeLocked(old)
+	}
+	c.sockets = append(c.sockets, s)
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
@@ -157,10 +162,25 @@ func (c *client) addSocket(s *Socket) bool {
 
 func (c *client) removeSocket(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
-	}
+	c.removeLocked(s)
 	c.mu.Unlock()
+}
+
+// socketLocked returns the client's socket in the named namespace, or nil.
+func (c *client) socketLocked(nsp string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+// removeLocked forgets s.
+func (c *client) removeLocked(s *Socket) {
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
+	}
 }
 
 // writePacket encodes and sends one packet to this client only.
