@@ -33,6 +33,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		PingInterval: 25 * time.Second,
 		PingTimeout:  20 * time.Second,
 		MaxPayload:   1_000_000,
+		DrainDelay:   2 * time.Second,
 	})
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for clients to be told and connections to drain on SIGINT/SIGTERM")
 	fs.Usage = func() {

@@ -43,6 +43,10 @@ type Defaults struct {
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 	MaxPayload   int64
+	// DrainDelay is how long a node reports draining before it closes its
+	// sessions on SIGTERM. herald serve uses 2s so balancers notice; the
+	// testserver 0 so tests that stop it are not slowed down.
+	DrainDelay time.Duration
 }
 
 // Register declares the server flags on fs. Each flag's default comes from
@@ -65,7 +69,7 @@ func Register(fs *flag.FlagSet, def Defaults) *Server {
 	fs.StringVar(&s.ShardedMode, "sharded-mode", env("sharded-mode", "dynamic"), "subscriptions of --adapter redis-sharded: dynamic, static or dynamic-private (env HERALD_SHARDED_MODE)")
 	fs.StringVar(&s.Peers, "peers", env("peers", ""), "static list of the other nodes for forwarding without Redis, `id=http://host:port,...` (env HERALD_PEERS)")
 	fs.StringVar(&s.AdvertiseURL, "advertise-url", env("advertise-url", ""), "`URL` other nodes reach this one on; default http://<listen address>, 127.0.0.1 for an unspecified host (env HERALD_ADVERTISE_URL)")
-	fs.DurationVar(&s.DrainDelay, "drain-delay", envDuration("drain-delay", 2*time.Second), "on SIGTERM, how long /health reports draining before clients are told to reconnect elsewhere (env HERALD_DRAIN_DELAY)")
+	fs.DurationVar(&s.DrainDelay, "drain-delay", envDuration("drain-delay", def.DrainDelay), "on SIGTERM, how long /health reports draining before clients are told to reconnect elsewhere (env HERALD_DRAIN_DELAY)")
 	fs.StringVar(&s.LogLevel, "log-level", env("log-level", "info"), "log level: debug, info, warn, error (env HERALD_LOG_LEVEL)")
 	return s
 }

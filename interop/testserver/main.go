@@ -100,10 +100,14 @@ func run(mode string, opts *cliflags.Server) error {
 		return err
 	case <-ctx.Done():
 	}
-	// SIGTERM drains (see cliflags.Node.Drain), then the server stops.
-	sctx, cancel := context.WithTimeout(context.Background(), opts.DrainDelay+5*time.Second)
+	// SIGTERM drains (see cliflags.Node.Drain), then the server stops. The
+	// wait for clients to fetch their close packet is short so the whole
+	// stop stays within the 5 s the interop harness grants.
+	dctx, dcancel := context.WithTimeout(context.Background(), opts.DrainDelay+1500*time.Millisecond)
+	node.Drain(dctx)
+	dcancel()
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	node.Drain(sctx)
 	shutdown(sctx)
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		httpSrv.Close()
