@@ -127,16 +127,27 @@ func (s *Session) writePoll(w http.ResponseWriter, batch []*Message) {
 	var body []byte
 	contentType := "text/plain; charset=UTF-8"
 	if s.protocol == 4 {
+		// A text packet is its type digit and its data, written straight
+		// into the body; only the base64 form of a binary message is worth
+		// building once and keeping for other recipients.
 		n := len(batch)
 		for _, m := range batch {
-			n += len(m.pollingV4())
+			if m.p.binary {
+				n += len(m.pollingV4())
+			} else {
+				n += 1 + len(m.p.data)
+			}
 		}
 		body = make([]byte, 0, n)
 		for i, m := range batch {
 			if i > 0 {
 				body = append(body, recordSeparator)
 			}
-			body = append(body, m.pollingV4()...)
+			if m.p.binary {
+				body = append(body, m.pollingV4()...)
+			} else {
+				body = appendPacketV4Text(body, m.p)
+			}
 		}
 	} else {
 		ps := make([]packet, len(batch))
