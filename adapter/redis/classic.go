@@ -26,16 +26,15 @@ import (
 func NewAdapter(clients *Clients, cfg Config) adapter.Factory {
 	return func(nsp adapter.Namespace) (adapter.Adapter, error) {
 		a := &classic{
-			Memory:  adapter.NewLocal(nsp, adapter.MemoryConfig{}),
-			nsp:     nsp,
-			name:    nsp.Name(),
-			pub:     clients.Pub,
-			cfg:     cfg,
-			key:     cfg.key(),
-			uid:     clusterwire.NewClassicID(),
-			log:     cfg.logger().With("adapter", "redis", "nsp", nsp.Name()),
-			pending: make(map[string]*pendingRequest),
-			acks:    make(map[string]*pendingAck),
+			Memory: adapter.NewLocal(nsp, adapter.MemoryConfig{}),
+			nsp:    nsp,
+			name:   nsp.Name(),
+			pub:    clients.Pub,
+			cfg:    cfg,
+			key:    cfg.key(),
+			uid:    clusterwire.NewClassicID(),
+			log:    cfg.logger().With("adapter", "redis", "nsp", nsp.Name()),
+			reqs:   newRequests(),
 		}
 		a.requestChannel = clusterwire.RequestChannel(a.key, a.name)
 		a.responseChannel = clusterwire.ResponseChannel(a.key, a.name)
@@ -67,31 +66,13 @@ type classic struct {
 	recv   *receiver
 	cancel context.CancelFunc
 
-	mu      sync.Mutex // guards pending, acks, closed
-	pending map[string]*pendingRequest
-	acks    map[string]*pendingAck
-	closed  bool
+	reqs *requests
+
+	mu     sync.Mutex // guards closed
+	closed bool
 }
 
 var _ adapter.Adapter = (*classic)(nil)
-
-// pendingRequest collects the responses to a request this node sent.
-type pendingRequest struct {
-	typ       clusterwire.RequestType
-	expected  int // responses to wait for
-	got       int
-	sockets   []adapter.SocketInfo
-	socketIDs []string
-	onAck     func(adapter.Ack)
-	done      chan struct{}
-}
-
-// pendingAck routes the answers to a broadcast with acks.
-type pendingAck struct {
-	onClientCount func(int)
-	onAck         func(adapter.Ack)
-	timer         *time.Timer
-}
 
 func (a *classic) start(sub rueidis.Client) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,17 +94,20 @@ func (a *classic) start(sub rueidis.Client) error {
 	a.recv.expect("psubscribe")
 	a.recv.expect("subscribe")
 	a.recv.start(ctx)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
 	// All four on one connection, so that one sender's broadcasts and
 	// requests are handled in the order it published them.
-	a.recv.add(ctx,
+	live, _ := a.recv.add(wctx,
 		subKey{patternSub, clusterwire.BroadcastPattern(a.key, a.name)},
 		subKey{channelSub, a.requestChannel},
 		subKey{channelSub, a.responseChannel},
 		subKey{channelSub, a.specificChannel})
-	// Confirm both subscriptions by a round trip before serving, so that
+	if live {
+		return nil // Redis answered the SUBSCRIBEs: they are in place
+	}
+	// Otherwise confirm both by a round trip before serving, so that
 	// nothing published right after startup is missed.
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
 	for {
 		a.publish(wctx, probe, []byte{0xc0})
 		a.publish(wctx, a.specificChannel, probeResp)
@@ -213,13 +197,7 @@ func (a *classic) onMessage(m rueidis.PubSubMessage) {
 	}
 }
 
-func (a *classic) isOwnRequest(id string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, pending := a.pending[id]
-	_, ack := a.acks[id]
-	return pending || ack
-}
+func (a *classic) isOwnRequest(id string) bool { return a.reqs.isOwn(id) }
 
 // onRequest answers a request from another node (or applies one of ours
 // that came back: join, leave and disconnect only publish, and every node,
@@ -344,82 +322,31 @@ func (a *classic) publishResponse(ctx context.Context, channel string, resp *clu
 
 // onResponse feeds a response to the request waiting for it.
 func (a *classic) onResponse(resp *clusterwire.Response) {
-	a.mu.Lock()
-	if ack, ok := a.acks[resp.RequestID]; ok {
-		a.mu.Unlock()
-		switch resp.Type {
-		case clusterwire.ReqBroadcastClientCount:
-			ack.onClientCount(resp.ClientCount)
-		case clusterwire.ReqBroadcastAck:
-			ack.onAck(adapter.Ack{Args: clusterwire.ArgsOf(resp.Data), Attachments: resp.Attachments})
-		}
-		return
+	r := reply{
+		clientCount: resp.ClientCount,
+		ack:         adapter.Ack{Args: clusterwire.ArgsOf(resp.Data), Attachments: resp.Attachments},
+		sockets:     resp.Sockets,
+		socketIDs:   resp.SocketIDs,
 	}
-	p, ok := a.pending[resp.RequestID]
-	if !ok {
-		a.mu.Unlock()
-		return // another node's request, or one that timed out
+	switch resp.Type {
+	case clusterwire.ReqBroadcastClientCount:
+		r.kind = replyClientCount
+	case clusterwire.ReqBroadcastAck, clusterwire.ReqServerSideEmit:
+		r.kind = replyAck
 	}
-	p.got++
-	switch p.typ {
-	case clusterwire.ReqRemoteFetch:
-		for i := range resp.Sockets {
-			p.sockets = append(p.sockets, resp.Sockets[i].Info())
-		}
-	case clusterwire.ReqSockets:
-		p.socketIDs = append(p.socketIDs, resp.SocketIDs...)
-	case clusterwire.ReqServerSideEmit:
-		onAck := p.onAck
-		if onAck != nil {
-			a.mu.Unlock()
-			onAck(adapter.Ack{Args: clusterwire.ArgsOf(resp.Data), Attachments: resp.Attachments})
-			a.mu.Lock()
-		}
-	}
-	if p.got >= p.expected {
-		delete(a.pending, resp.RequestID)
-		close(p.done)
-	}
-	a.mu.Unlock()
+	a.reqs.settle(resp.RequestID, r)
 }
 
-// request publishes req and waits for expected responses.
-func (a *classic) request(ctx context.Context, req *clusterwire.Request, expected int, onAck func(adapter.Ack)) (*pendingRequest, error) {
-	p := &pendingRequest{typ: req.Type, expected: expected, onAck: onAck, done: make(chan struct{})}
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return nil, adapter.ErrClosed
-	}
-	a.pending[req.RequestID] = p
-	a.mu.Unlock()
-	forget := func() {
-		a.mu.Lock()
-		delete(a.pending, req.RequestID)
-		a.mu.Unlock()
-	}
+// request publishes req and waits for expected responses carrying
+// collect.
+func (a *classic) request(ctx context.Context, req *clusterwire.Request, collect replyKind, expected int, onAck func(adapter.Ack)) (result, error) {
 	msg, err := clusterwire.EncodeRequest(req, requestFormat(req))
 	if err != nil {
-		forget()
-		return nil, err
+		return result{}, err
 	}
-	if err := a.publish(ctx, a.requestChannel, msg); err != nil {
-		forget()
-		return nil, fmt.Errorf("redis: publish request: %w", err)
-	}
-	timer := time.NewTimer(a.cfg.requestsTimeout())
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return p, nil
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	forget()
-	a.mu.Lock()
-	got := p.got
-	a.mu.Unlock()
-	return p, fmt.Errorf("%w: only %d responses received out of %d", adapter.ErrTimeout, got, expected)
+	return a.reqs.await(ctx, req.RequestID, collect, expected, a.cfg.requestsTimeout(), onAck, func() error {
+		return a.publish(ctx, a.requestChannel, msg)
+	})
 }
 
 // requestFormat is the encoding Node.js uses for req, except that a
@@ -465,19 +392,9 @@ func (a *classic) BroadcastWithAck(ctx context.Context, pkt *parser.Packet, opts
 	if timeout <= 0 {
 		timeout = a.cfg.requestsTimeout()
 	}
-	pa := &pendingAck{onClientCount: onClientCount, onAck: onAck}
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return adapter.ErrClosed
+	if err := a.reqs.expectAcks(id, timeout, onClientCount, onAck); err != nil {
+		return err
 	}
-	a.acks[id] = pa
-	pa.timer = time.AfterFunc(timeout, func() {
-		a.mu.Lock()
-		delete(a.acks, id)
-		a.mu.Unlock()
-	})
-	a.mu.Unlock()
 	p := *pkt
 	p.Namespace = a.name
 	msg, err := clusterwire.EncodeRequest(&clusterwire.Request{Type: clusterwire.ReqBroadcast, UID: a.uid, RequestID: id, Packet: p, Opts: &opts}, clusterwire.FormatMsgpack)
@@ -497,22 +414,9 @@ func (a *classic) BroadcastWithAck(ctx context.Context, pkt *parser.Packet, opts
 // the request channel (one per node serving the namespace), summed over
 // every node of a Redis Cluster.
 func (a *classic) ServerCount(ctx context.Context) (int, error) {
-	// rueidis retries read-only commands until the context ends: bound
-	// the wait so a request fails while Redis is away instead of hanging.
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.requestsTimeout())
-	defer cancel()
-	total := 0
-	for _, node := range a.pub.Nodes() {
-		res, err := node.Do(ctx, node.B().PubsubNumsub().Channel(a.requestChannel).Build()).ToArray()
-		if err != nil {
-			return 0, fmt.Errorf("redis: PUBSUB NUMSUB: %w", err)
-		}
-		if len(res) >= 2 {
-			n, _ := res[1].AsInt64()
-			total += int(n)
-		}
-	}
-	return total, nil
+	return subscribers(ctx, a.pub, a.cfg.requestsTimeout(), func(node rueidis.Client) rueidis.Completed {
+		return node.B().PubsubNumsub().Channel(a.requestChannel).Build()
+	})
 }
 
 // FetchSockets implements adapter.Adapter.
@@ -529,14 +433,8 @@ func (a *classic) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 		return local, nil
 	}
 	req := &clusterwire.Request{Type: clusterwire.ReqRemoteFetch, UID: a.uid, RequestID: clusterwire.NewClassicID(), Opts: &adapter.BroadcastOptions{Rooms: opts.Rooms, Except: opts.Except}}
-	p, err := a.request(ctx, req, n-1, nil)
-	if p == nil {
-		return local, err
-	}
-	a.mu.Lock()
-	remote := p.sockets
-	a.mu.Unlock()
-	return append(local, remote...), err
+	res, err := a.request(ctx, req, replySockets, n-1, nil)
+	return append(local, res.sockets...), err
 }
 
 // SocketIDs implements adapter.Adapter with the SOCKETS request (type 0),
@@ -560,13 +458,8 @@ func (a *classic) SocketIDs(ctx context.Context, opts adapter.BroadcastOptions) 
 		return local, err
 	}
 	req := &clusterwire.Request{Type: clusterwire.ReqSockets, UID: a.uid, RequestID: clusterwire.NewClassicID(), Rooms: opts.Rooms}
-	p, err := a.request(ctx, req, n-1, nil)
-	if p == nil {
-		return local, err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append(local, p.socketIDs...), err
+	res, err := a.request(ctx, req, replySocketIDs, n-1, nil)
+	return append(local, res.socketIDs...), err
 }
 
 // publishRequest sends a request that expects no answer.
@@ -633,7 +526,7 @@ func (a *classic) ServerSideEmit(ctx context.Context, data json.RawMessage, atts
 		return nil
 	}
 	req.RequestID = clusterwire.NewClassicID()
-	_, err = a.request(ctx, req, n-1, onAck)
+	_, err = a.request(ctx, req, replyAck, n-1, onAck)
 	return err
 }
 
@@ -646,11 +539,8 @@ func (a *classic) Close() error {
 		return nil
 	}
 	a.closed = true
-	for id, p := range a.acks {
-		p.timer.Stop()
-		delete(a.acks, id)
-	}
 	a.mu.Unlock()
+	a.reqs.close()
 	if a.recv != nil {
 		// Unsubscribes first, so the server count drops at once.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -219,3 +219,27 @@ func retryOnce(publish func() error) error {
 	}
 	return publish()
 }
+
+// subscribers sums, over every node the client knows, the count that a
+// PUBSUB NUMSUB or SHARDNUMSUB for one channel returns: one subscriber
+// per node of the adapter serving the namespace.
+func subscribers(ctx context.Context, c rueidis.Client, timeout time.Duration, numsub func(node rueidis.Client) rueidis.Completed) (int, error) {
+	// rueidis retries read-only commands until the context ends: bound
+	// the wait so a request fails while Redis is away instead of hanging.
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	total := 0
+	for _, node := range c.Nodes() {
+		cmd := numsub(node)
+		name := cmd.Commands()[1] // read before Do, which recycles cmd
+		res, err := node.Do(ctx, cmd).ToArray()
+		if err != nil {
+			return 0, fmt.Errorf("redis: PUBSUB %s: %w", name, err)
+		}
+		if len(res) >= 2 {
+			n, _ := res[1].AsInt64()
+			total += int(n)
+		}
+	}
+	return total, nil
+}

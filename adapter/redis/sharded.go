@@ -41,19 +41,18 @@ func NewShardedAdapter(clients *Clients, cfg Config) adapter.Factory {
 			return nil, fmt.Errorf("redis: unknown subscription mode %q", cfg.SubscriptionMode)
 		}
 		a := &sharded{
-			Memory:  adapter.NewLocal(nsp, adapter.MemoryConfig{}),
-			nsp:     nsp,
-			name:    nsp.Name(),
-			pub:     clients.Pub,
-			sub:     clients.Sub,
-			cfg:     cfg,
-			key:     cfg.key(),
-			mode:    mode,
-			uid:     clusterwire.NewClusterID(),
-			log:     cfg.logger().With("adapter", "redis-sharded", "nsp", nsp.Name()),
-			pending: make(map[string]*pendingRequest),
-			acks:    make(map[string]*pendingAck),
-			rooms:   make(map[string]bool),
+			Memory: adapter.NewLocal(nsp, adapter.MemoryConfig{}),
+			nsp:    nsp,
+			name:   nsp.Name(),
+			pub:    clients.Pub,
+			sub:    clients.Sub,
+			cfg:    cfg,
+			key:    cfg.key(),
+			mode:   mode,
+			uid:    clusterwire.NewClusterID(),
+			log:    cfg.logger().With("adapter", "redis-sharded", "nsp", nsp.Name()),
+			reqs:   newRequests(),
+			rooms:  make(map[string]bool),
 		}
 		a.mainChannel = clusterwire.BroadcastChannel(a.key, a.name)
 		a.ownChannel = clusterwire.ShardedResponseChannel(a.key, a.name, a.uid)
@@ -83,12 +82,11 @@ type sharded struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	subMu   sync.Mutex // serialises room (un)subscriptions
-	mu      sync.Mutex // guards pending, acks, rooms, closed
-	pending map[string]*pendingRequest
-	acks    map[string]*pendingAck
-	rooms   map[string]bool // subscribed room channels
-	closed  bool
+	subMu  sync.Mutex // serialises room (un)subscriptions
+	reqs   *requests
+	mu     sync.Mutex      // guards rooms, closed
+	rooms  map[string]bool // subscribed room channels
+	closed bool
 }
 
 var _ adapter.Adapter = (*sharded)(nil)
@@ -109,9 +107,12 @@ func (a *sharded) start() error {
 	a.recv.expect(a.mainChannel)
 	a.recv.expect(a.ownChannel)
 	a.recv.start(a.ctx)
-	a.recv.add(a.ctx, subKey{shardSub, a.mainChannel}, subKey{shardSub, a.ownChannel})
 	wctx, wcancel := context.WithTimeout(a.ctx, 10*time.Second)
 	defer wcancel()
+	if live, _ := a.recv.add(wctx, subKey{shardSub, a.mainChannel}, subKey{shardSub, a.ownChannel}); live {
+		return nil // Redis answered the SSUBSCRIBEs: they are in place
+	}
+	// Otherwise confirm both by a round trip before serving.
 	for {
 		a.spublish(wctx, a.mainChannel, a.probe())
 		a.spublish(wctx, a.ownChannel, a.probeResponse())
@@ -226,8 +227,8 @@ func (a *sharded) subscribeRoom(room string) {
 	live, _ := a.recv.add(ctx, subKey{shardSub, ch})
 	cancel()
 	if !live {
-		// Still connecting: confirm by a round trip. The probe is a
-		// heartbeat, which Node.js nodes ignore.
+		// Redis did not answer in time: confirm by a round trip. The
+		// probe is a heartbeat, which Node.js nodes ignore.
 		a.confirm(a.ctx, ch, time.Second)
 	}
 }
@@ -348,74 +349,23 @@ func (a *sharded) onRequest(msg *clusterwire.ClusterMessage) {
 }
 
 func (a *sharded) onResponse(msg *clusterwire.ClusterMessage) {
-	a.mu.Lock()
-	if ack, ok := a.acks[msg.RequestID]; ok {
-		a.mu.Unlock()
-		switch msg.Type {
-		case clusterwire.MsgBroadcastClientCount:
-			ack.onClientCount(msg.ClientCount)
-		case clusterwire.MsgBroadcastAck:
-			ack.onAck(adapter.Ack{Args: clusterwire.ArgsOf(msg.Data), Attachments: msg.Attachments})
-		}
-		return
+	r := reply{
+		clientCount: msg.ClientCount,
+		ack:         adapter.Ack{Args: clusterwire.ArgsOf(msg.Data), Attachments: msg.Attachments},
+		sockets:     msg.Sockets,
 	}
-	p, ok := a.pending[msg.RequestID]
-	if !ok {
-		a.mu.Unlock()
-		return
-	}
-	p.got++
 	switch msg.Type {
-	case clusterwire.MsgFetchSocketsResponse:
-		for i := range msg.Sockets {
-			p.sockets = append(p.sockets, msg.Sockets[i].Info())
-		}
-	case clusterwire.MsgServerSideEmitResponse:
-		if onAck := p.onAck; onAck != nil {
-			a.mu.Unlock()
-			onAck(adapter.Ack{Args: clusterwire.ArgsOf(msg.Data), Attachments: msg.Attachments})
-			a.mu.Lock()
-		}
+	case clusterwire.MsgBroadcastClientCount:
+		r.kind = replyClientCount
+	case clusterwire.MsgBroadcastAck, clusterwire.MsgServerSideEmitResponse:
+		r.kind = replyAck
 	}
-	if p.got >= p.expected {
-		delete(a.pending, msg.RequestID)
-		close(p.done)
-	}
-	a.mu.Unlock()
+	a.reqs.settle(msg.RequestID, r)
 }
 
-// request publishes m and waits for expected responses.
-func (a *sharded) request(ctx context.Context, m *clusterwire.ClusterMessage, expected int, timeout time.Duration, onAck func(adapter.Ack)) (*pendingRequest, error) {
-	p := &pendingRequest{expected: expected, onAck: onAck, done: make(chan struct{})}
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return nil, adapter.ErrClosed
-	}
-	a.pending[m.RequestID] = p
-	a.mu.Unlock()
-	forget := func() {
-		a.mu.Lock()
-		delete(a.pending, m.RequestID)
-		a.mu.Unlock()
-	}
-	if err := a.publish(ctx, m); err != nil {
-		forget()
-		return nil, fmt.Errorf("redis: publish request: %w", err)
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return p, nil
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	forget()
-	a.mu.Lock()
-	got := p.got
-	a.mu.Unlock()
-	return p, fmt.Errorf("%w: only %d responses received out of %d", adapter.ErrTimeout, got, expected)
+// request publishes m and waits for expected responses carrying collect.
+func (a *sharded) request(ctx context.Context, m *clusterwire.ClusterMessage, collect replyKind, expected int, timeout time.Duration, onAck func(adapter.Ack)) (result, error) {
+	return a.reqs.await(ctx, m.RequestID, collect, expected, timeout, onAck, func() error { return a.publish(ctx, m) })
 }
 
 func (a *sharded) message(t clusterwire.MessageType) *clusterwire.ClusterMessage {
@@ -450,19 +400,9 @@ func (a *sharded) BroadcastWithAck(ctx context.Context, pkt *parser.Packet, opts
 	}
 	m := a.message(clusterwire.MsgBroadcast)
 	m.Packet, m.Opts, m.RequestID = *pkt, opts, clusterwire.NewClusterID()
-	pa := &pendingAck{onClientCount: onClientCount, onAck: onAck}
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return adapter.ErrClosed
+	if err := a.reqs.expectAcks(m.RequestID, timeout, onClientCount, onAck); err != nil {
+		return err
 	}
-	a.acks[m.RequestID] = pa
-	pa.timer = time.AfterFunc(timeout, func() {
-		a.mu.Lock()
-		delete(a.acks, m.RequestID)
-		a.mu.Unlock()
-	})
-	a.mu.Unlock()
 	err := a.publish(ctx, m)
 	local := opts
 	local.Flags.Local = true
@@ -476,22 +416,9 @@ func (a *sharded) BroadcastWithAck(ctx context.Context, pkt *parser.Packet, opts
 // ServerCount implements adapter.Adapter: the subscribers of the main
 // channel (PUBSUB SHARDNUMSUB), summed over every node of a Redis Cluster.
 func (a *sharded) ServerCount(ctx context.Context) (int, error) {
-	// rueidis retries read-only commands until the context ends: bound
-	// the wait so a request fails while Redis is away instead of hanging.
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.requestsTimeout())
-	defer cancel()
-	total := 0
-	for _, node := range a.pub.Nodes() {
-		res, err := node.Do(ctx, node.B().PubsubShardnumsub().Channel(a.mainChannel).Build()).ToArray()
-		if err != nil {
-			return 0, fmt.Errorf("redis: PUBSUB SHARDNUMSUB: %w", err)
-		}
-		if len(res) >= 2 {
-			n, _ := res[1].AsInt64()
-			total += int(n)
-		}
-	}
-	return total, nil
+	return subscribers(ctx, a.pub, a.cfg.requestsTimeout(), func(node rueidis.Client) rueidis.Completed {
+		return node.B().PubsubShardnumsub().Channel(a.mainChannel).Build()
+	})
 }
 
 // FetchSockets implements adapter.Adapter.
@@ -513,14 +440,8 @@ func (a *sharded) FetchSockets(ctx context.Context, opts adapter.BroadcastOption
 	}
 	m := a.message(clusterwire.MsgFetchSockets)
 	m.Opts, m.RequestID = opts, clusterwire.NewClusterID()
-	p, err := a.request(ctx, m, n-1, timeout, nil)
-	if p == nil {
-		return local, err
-	}
-	a.mu.Lock()
-	remote := p.sockets
-	a.mu.Unlock()
-	return append(local, remote...), err
+	res, err := a.request(ctx, m, replySockets, n-1, timeout, nil)
+	return append(local, res.sockets...), err
 }
 
 // SocketIDs implements adapter.Adapter. The ClusterAdapter protocol has
@@ -584,7 +505,7 @@ func (a *sharded) ServerSideEmit(ctx context.Context, data json.RawMessage, atts
 		return nil
 	}
 	m.RequestID = clusterwire.NewClusterID()
-	_, err = a.request(ctx, m, n-1, a.cfg.requestsTimeout(), onAck)
+	_, err = a.request(ctx, m, replyAck, n-1, a.cfg.requestsTimeout(), onAck)
 	return err
 }
 
@@ -596,12 +517,9 @@ func (a *sharded) Close() error {
 		return nil
 	}
 	a.closed = true
-	for id, p := range a.acks {
-		p.timer.Stop()
-		delete(a.acks, id)
-	}
 	clear(a.rooms)
 	a.mu.Unlock()
+	a.reqs.close()
 	if a.recv != nil {
 		// Unsubscribes first, so the server count drops at once.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -115,6 +115,7 @@ type nodeConn struct {
 	// resubscriptions and a new subscription never miss each other.
 	mu sync.Mutex
 	dc rueidis.DedicatedClient // nil while (re)connecting
+	up chan struct{}           // closed once dc is set; replaced when it is lost
 }
 
 func newReceiver(client rueidis.Client, log *slog.Logger, handle func(rueidis.PubSubMessage)) *receiver {
@@ -182,8 +183,9 @@ func (r *receiver) nodeClient(addr string) rueidis.Client {
 }
 
 // add subscribes (idempotently) and reports whether the subscriptions are
-// live on return. They are not if their connection is (re)connecting: its
-// loop subscribes them once connected. An error is also a "not yet".
+// live on return. If their connection is (re)connecting, add waits for it
+// until ctx ends; the connection's loop subscribes them anyway once
+// connected. An error is also a "not yet".
 func (r *receiver) add(ctx context.Context, keys ...subKey) (live bool, err error) {
 	live = true
 	for _, k := range keys {
@@ -216,14 +218,19 @@ func (r *receiver) place(ctx context.Context, k subKey, addr string) (bool, erro
 		r.mu.Unlock()
 
 		nc.mu.Lock()
-		dc := nc.dc
+		dc, up := nc.dc, nc.up
 		var err error
 		if dc != nil {
 			err = dc.Do(ctx, k.subscribe(dc.B())).Error()
 		}
 		nc.mu.Unlock()
 		if dc == nil {
-			return false, nil
+			select {
+			case <-up:
+				continue // connected: subscribe (again: harmless) to be sure
+			case <-ctx.Done():
+				return false, nil
+			}
 		}
 		if err == nil {
 			return true, nil
@@ -242,7 +249,7 @@ func (r *receiver) place(ctx context.Context, k subKey, addr string) (bool, erro
 func (r *receiver) connLocked(addr string) *nodeConn {
 	nc := r.conns[addr]
 	if nc == nil {
-		nc = &nodeConn{addr: addr}
+		nc = &nodeConn{addr: addr, up: make(chan struct{})}
 		r.conns[addr] = nc
 		r.wg.Add(1)
 		go r.run(nc)
@@ -300,7 +307,10 @@ func (r *receiver) run(nc *nodeConn) {
 			err = r.watch(nc, errs)
 		}
 		nc.mu.Lock()
-		nc.dc = nil
+		if nc.dc != nil {
+			nc.dc = nil
+			nc.up = make(chan struct{})
+		}
 		nc.mu.Unlock()
 		dc.Close()
 		release()
@@ -367,6 +377,7 @@ func (r *receiver) resubscribe(nc *nodeConn, dc rueidis.DedicatedClient) (map[su
 		}
 	}
 	nc.dc = dc
+	close(nc.up)
 	return moved, nil
 }
 
