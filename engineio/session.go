@@ -92,7 +92,7 @@ type Session struct {
 	pongDeadline time.Time
 	lingering    *time.Timer // stateClosing: drops the session if never polled
 
-	done chan struct{}
+	done chan struct{} // made by Done when first needed; closed once closed
 }
 
 // ID returns the session id.
@@ -112,7 +112,25 @@ func (s *Session) Transport() string {
 }
 
 // Done is closed when the session has closed.
-func (s *Session) Done() <-chan struct{} { return s.done }
+func (s *Session) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		// Made on first use: most sessions are never asked.
+		if s.state != stateOpen {
+			return closedChan
+		}
+		s.done = make(chan struct{})
+	}
+	return s.done
+}
+
+// closedChan is Done's answer for a session closed before anyone asked.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // CloseReason returns why the session closed, or "" while it is open.
 func (s *Session) CloseReason() CloseReason {
@@ -281,12 +299,15 @@ func (s *Session) closeWith(reason CloseReason, graceful bool) {
 	}
 	onClose := s.onClose
 	s.onClose = nil
+	done := s.done
 	s.mu.Unlock()
 
 	if !lingering {
 		s.srv.remove(s)
 	}
-	close(s.done)
+	if done != nil {
+		close(done)
+	}
 	if onClose != nil {
 		onClose(reason)
 	}
