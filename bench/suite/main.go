@@ -213,6 +213,13 @@ func benchmark(ctx context.Context, o *options) (int, error) {
 	}
 	if !o.skipAlloc && ctx.Err() == nil {
 		rep.Allocs = allocBenchmarks(ctx, o)
+		hasBroadcast := false
+		for _, a := range rep.Allocs {
+			hasBroadcast = hasBroadcast || strings.Contains(strings.ToLower(a.Name), "broadcast") && !strings.Contains(a.Name, "EncodeBroadcast")
+		}
+		if !hasBroadcast {
+			rep.AllocNote = "No Benchmark of the broadcast path (root package or engineio) exists yet: only the codec benchmarks below. Allocations per broadcast are not measured."
+		}
 	}
 	if ctx.Err() == nil {
 		rep.Forwarding = forwarding(ctx, o)
