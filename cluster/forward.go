@@ -67,6 +67,7 @@ type Forwarder struct {
 	dir       *directory
 	transport http.RoundTripper
 	ownTr     *http.Transport // closed by Close when we made it
+	direct    *directClient   // plain requests, when no Transport was configured
 	maxBody   int64
 	verifier  *verifier
 	log       *slog.Logger
@@ -122,6 +123,7 @@ func NewForwarder(cfg Config) (*Forwarder, error) {
 			DisableCompression:  true, // pass bodies through untouched
 		}
 		f.transport = f.ownTr
+		f.direct = newDirectClient()
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	f.stop = stop
@@ -178,6 +180,9 @@ func (f *Forwarder) Close() {
 	f.wg.Wait()
 	if f.ownTr != nil {
 		f.ownTr.CloseIdleConnections()
+	}
+	if f.direct != nil {
+		f.direct.close()
 	}
 }
 
@@ -290,6 +295,14 @@ func (f *Forwarder) proxy(w http.ResponseWriter, r *http.Request, p *peer, hands
 		}
 	}
 	sum := sha256.Sum256(body)
+	if f.direct != nil && p.url.Scheme == "http" && (p.url.Path == "" || p.url.Path == "/") && r.Header.Get("Upgrade") == "" {
+		err := f.forwardDirect(w, r, p, body, sum[:], handshake)
+		var before *errBeforeResponse
+		if errors.As(err, &before) {
+			return before.err // nothing written: the caller may answer
+		}
+		return err
+	}
 	var proxyErr error
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

@@ -44,6 +44,7 @@ type testNode struct {
 	url string
 	eio *engineio.Server
 	fwd *cluster.Forwarder
+	srv *http.Server
 
 	mu   sync.Mutex
 	seen []seenRequest
@@ -118,6 +119,7 @@ func startCluster(t testing.TB, ids []string, o clusterOpts) []*testNode {
 			n.eio.ServeHTTP(w, r)
 		}))
 		srv := &http.Server{Handler: fwd.Handler(mux)}
+		n.srv = srv
 		go srv.Serve(lns[i])
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -509,4 +511,28 @@ func health(t *testing.T, base string) string {
 		t.Errorf("HEAD /health: %d (length %d), GET: %d (%d bytes)", head.StatusCode, head.ContentLength, res.StatusCode, len(b))
 	}
 	return fmt.Sprintf("%d %s", res.StatusCode, b)
+}
+
+// TestForwardingSurvivesClosedPooledConnections: when the owner closes the
+// idle connections a forwarder keeps (a restart, an idle timeout), the next
+// forwarded requests are sent again on fresh connections, not failed.
+func TestForwardingSurvivesClosedPooledConnections(t *testing.T) {
+	nodes := startCluster(t, []string{"a", "b"}, clusterOpts{})
+	c := newClient(t)
+	if err := c.handshake(nodes[0].url); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 5; round++ {
+		for _, method := range []string{"POST", "GET"} {
+			body := map[string]string{"POST": fmt.Sprintf("4round %d", round)}[method]
+			want := map[string]string{"POST": "ok", "GET": fmt.Sprintf("4round %d", round)}[method]
+			status, got, err := c.do(method, nodes[1].url, c.sid, body)
+			if err != nil || status != 200 || got != want {
+				t.Fatalf("round %d %s through b: %d %q %v, want %q", round, method, status, got, err, want)
+			}
+		}
+		// The owner drops every idle connection, b's pooled ones included.
+		nodes[0].srv.SetKeepAlivesEnabled(false)
+		nodes[0].srv.SetKeepAlivesEnabled(true)
+	}
 }
