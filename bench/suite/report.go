@@ -503,7 +503,7 @@ func allocBenchmarks(ctx context.Context, o *options) []allocResult {
 	}
 	pkgs := []string{".", "./engineio", "./parser"}
 	out, err := runCmd(ctx, o.root, nil, 5*time.Minute, append([]string{"go", "test", "-run", "^$",
-		"-bench", "Broadcast|Fanout|FanOut|Emit|Encode|Handshake", "-benchmem", "-benchtime", benchtime}, pkgs...)...)
+		"-bench", "Broadcast|Fanout|FanOut|Emit|Encode|Decode|Handshake|Send|Frame|Poll|Payload", "-benchmem", "-benchtime", benchtime}, pkgs...)...)
 	if err != nil {
 		logf("  go test -bench: %v", err)
 	}
