@@ -63,6 +63,20 @@ func TestCluster(t *testing.T) {
 		t.Logf("conformance suite, classic, on the Redis Cluster: %v", time.Since(begin).Round(time.Millisecond))
 	})
 
+	// One sender's messages on several channels of one master (sharded:
+	// channels on different masters have no common order, in Node.js
+	// either) or of the classic adapter (all through one node) keep
+	// their order.
+	t.Run("Order", func(t *testing.T) {
+		for _, oc := range orderCases {
+			t.Run(oc.name, func(t *testing.T) {
+				key := fmt.Sprintf("order%d", clusterSeq.Add(1))
+				rooms, target := sameMasterRooms(t, c, key)
+				testOrder(t, rc.URL(), oc, key, rooms, target)
+			})
+		}
+	})
+
 	t.Run("Rooms", func(t *testing.T) {
 		kinds := []struct {
 			name    string
@@ -376,4 +390,32 @@ func masterOf(perMaster map[string][]string, room string) string {
 		}
 	}
 	return "?"
+}
+
+// sameMasterRooms returns four room names and a 20-character socket id
+// whose sharded channels live on the master of the namespace's main
+// channel.
+func sameMasterRooms(t *testing.T, c *redis.Clients, key string) (rooms []string, target string) {
+	t.Helper()
+	master := slotMasters(t, c)
+	masterOfChannel := func(ch string) string {
+		slot, err := c.Pub.Do(context.Background(), c.Pub.B().ClusterKeyslot().Key(ch).Build()).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return master(slot)
+	}
+	main := masterOfChannel(clusterwire.BroadcastChannel(key, "/"))
+	for i := 0; i < 1000 && (len(rooms) < 4 || target == ""); i++ {
+		if room := fmt.Sprintf("order-%d", i); len(rooms) < 4 && masterOfChannel(clusterwire.RoomChannel(key, "/", room)) == main {
+			rooms = append(rooms, room)
+		}
+		if id := fmt.Sprintf("ordertargetsocket%03d", i); target == "" && masterOfChannel(clusterwire.RoomChannel(key, "/", id)) == main {
+			target = id
+		}
+	}
+	if len(rooms) < 4 || target == "" {
+		t.Fatalf("no rooms found on master %s", main)
+	}
+	return rooms, target
 }

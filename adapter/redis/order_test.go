@@ -33,56 +33,65 @@ const orderMessages = 1500
 // It reports the number of messages that arrived out of order, or never.
 func TestOrder(t *testing.T) {
 	r := testutil.StartRedis(t)
-	cases := []struct {
-		name    string
-		factory func(*redis.Clients, redis.Config) adapter.Factory
-		mode    string
-		send    func(ctx context.Context, a adapter.Adapter, seq int, target string) error
-	}{
-		{"Classic", redis.NewAdapter, "", sendClassic},
-		{"ShardedDynamic", redis.NewShardedAdapter, "dynamic", sendSharded},
-		{"ShardedDynamicPrivate", redis.NewShardedAdapter, "dynamic-private", sendSharded},
-	}
-	for _, c := range cases {
+	for _, c := range orderCases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := redis.Config{Key: fmt.Sprintf("order%d", clusterSeq.Add(1)), SubscriptionMode: c.mode, RequestsTimeout: 3 * time.Second}
-			nsA, nsB := adaptertest.NewNamespace("/", 0), adaptertest.NewNamespace("/", 1)
-			aA, err := nsA.Attach(c.factory(dial(t, r.URL()), cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { aA.Close() })
-			aB, err := nsB.Attach(c.factory(dial(t, r.URL()), cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { aB.Close() })
-			// A 20-character id: a socket's own room in dynamic-private.
-			target := nsB.Connect("ordertargetsocket001", orderRooms...)
-			if d, err := waitServerCount(aA, 2, 10*time.Second); err != nil {
-				t.Fatalf("%v (after %v)", err, d)
-			}
-
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			for seq := 1; seq <= orderMessages; seq++ {
-				if err := c.send(ctx, aA, seq, target.ID()); err != nil {
-					t.Fatalf("message #%d: %v", seq, err)
-				}
-			}
-			// Once the last message is in, everything before it is in or
-			// lost.
-			pollUntil(20*time.Second, func() bool {
-				got := socketSeqs(target)
-				return len(got) > 0 && slices.Max(got) == orderMessages
-			})
-			got := socketSeqs(target)
-			swapped, lost := orderViolations(got, orderMessages)
-			t.Logf("%s: %d messages sent, %d received, %d out of order, %d lost", c.name, orderMessages, len(got), swapped, lost)
-			if swapped > 0 || lost > 0 {
-				t.Errorf("one sender's messages must arrive in order and all of them: %d out of order, %d lost (first received: %v)", swapped, lost, got[:min(len(got), 20)])
-			}
+			testOrder(t, r.URL(), c, fmt.Sprintf("order%d", clusterSeq.Add(1)), orderRooms, "ordertargetsocket001")
 		})
+	}
+}
+
+// orderCase is one adapter setting TestOrder runs.
+type orderCase struct {
+	name    string
+	factory func(*redis.Clients, redis.Config) adapter.Factory
+	mode    string
+	send    func(ctx context.Context, a adapter.Adapter, seq int, rooms []string, target string) error
+}
+
+var orderCases = []orderCase{
+	{"Classic", redis.NewAdapter, "", sendClassic},
+	{"ShardedDynamic", redis.NewShardedAdapter, "dynamic", sendSharded},
+	{"ShardedDynamicPrivate", redis.NewShardedAdapter, "dynamic-private", sendSharded},
+}
+
+// testOrder runs one case on the Redis at url: node A sends, node B's
+// socket target (in rooms) records.
+func testOrder(t *testing.T, url string, c orderCase, key string, rooms []string, target string) {
+	cfg := redis.Config{Key: key, SubscriptionMode: c.mode, RequestsTimeout: 3 * time.Second}
+	nsA, nsB := adaptertest.NewNamespace("/", 0), adaptertest.NewNamespace("/", 1)
+	aA, err := nsA.Attach(c.factory(dial(t, url), cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { aA.Close() })
+	aB, err := nsB.Attach(c.factory(dial(t, url), cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { aB.Close() })
+	// target has 20 characters: a socket's own room in dynamic-private.
+	s := nsB.Connect(target, rooms...)
+	if d, err := waitServerCount(aA, 2, 10*time.Second); err != nil {
+		t.Fatalf("%v (after %v)", err, d)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for seq := 1; seq <= orderMessages; seq++ {
+		if err := c.send(ctx, aA, seq, rooms, target); err != nil {
+			t.Fatalf("message #%d: %v", seq, err)
+		}
+	}
+	// Once the last message is in, everything before it is in or lost.
+	pollUntil(20*time.Second, func() bool {
+		got := socketSeqs(s)
+		return len(got) > 0 && slices.Max(got) == orderMessages
+	})
+	got := socketSeqs(s)
+	swapped, lost := orderViolations(got, orderMessages)
+	t.Logf("%s: %d messages sent, %d received, %d out of order, %d lost", c.name, orderMessages, len(got), swapped, lost)
+	if swapped > 0 || lost > 0 {
+		t.Errorf("one sender's messages must arrive in order and all of them: %d out of order, %d lost (first received: %v)", swapped, lost, got[:min(len(got), 20)])
 	}
 }
 
@@ -91,16 +100,16 @@ var orderRooms = []string{"order-a", "order-b", "order-c", "order-d"}
 // sendClassic cycles through a broadcast to a room, a broadcast with acks
 // (a request) and a join of the target into a new room followed by a
 // broadcast to that room; every third message is the one after a join.
-func sendClassic(ctx context.Context, a adapter.Adapter, seq int, target string) error {
+func sendClassic(ctx context.Context, a adapter.Adapter, seq int, rooms []string, target string) error {
 	pkt, err := parser.NewEvent("/", restartEvent, seq)
 	if err != nil {
 		return err
 	}
 	switch seq % 3 {
 	case 1:
-		return a.Broadcast(ctx, pkt, adapter.BroadcastOptions{Rooms: []string{orderRooms[seq%len(orderRooms)]}})
+		return a.Broadcast(ctx, pkt, adapter.BroadcastOptions{Rooms: []string{rooms[seq%len(rooms)]}})
 	case 2:
-		opts := adapter.BroadcastOptions{Rooms: []string{orderRooms[seq%len(orderRooms)]}}
+		opts := adapter.BroadcastOptions{Rooms: []string{rooms[seq%len(rooms)]}}
 		opts.Flags.Timeout = 100 * time.Millisecond
 		return a.BroadcastWithAck(ctx, pkt, opts, func(int) {}, func(adapter.Ack) {})
 	default:
@@ -112,22 +121,22 @@ func sendClassic(ctx context.Context, a adapter.Adapter, seq int, target string)
 	}
 }
 
-// sendSharded cycles through broadcasts to four rooms, to the target's own
-// room and to the whole namespace: six channels in the dynamic modes.
-func sendSharded(ctx context.Context, a adapter.Adapter, seq int, target string) error {
+// sendSharded cycles through broadcasts to the rooms, to the target's own
+// room and to the whole namespace: one channel each in the dynamic modes.
+func sendSharded(ctx context.Context, a adapter.Adapter, seq int, rooms []string, target string) error {
 	pkt, err := parser.NewEvent("/", restartEvent, seq)
 	if err != nil {
 		return err
 	}
 	var opts adapter.BroadcastOptions
-	switch i := seq % 6; {
-	case i < len(orderRooms):
-		opts.Rooms = []string{orderRooms[i]}
-	case i == len(orderRooms):
+	switch i := seq % (len(rooms) + 2); {
+	case i < len(rooms):
+		opts.Rooms = []string{rooms[i]}
+	case i == len(rooms):
 		opts.Rooms = []string{target}
 	}
 	if seq == orderMessages {
-		opts.Rooms = []string{orderRooms[0]}
+		opts.Rooms = []string{rooms[0]}
 	}
 	return a.Broadcast(ctx, pkt, opts)
 }
