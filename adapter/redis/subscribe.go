@@ -66,7 +66,7 @@ func (k subKey) unsubscribe(b rueidis.Builder) rueidis.Completed {
 // again (see restart_test.go).
 const (
 	resubscribeMin = 10 * time.Millisecond
-	resubscribeMax = 200 * time.Millisecond
+	resubscribeMax = 50 * time.Millisecond
 	// nodeGoneChecks is how many consecutive looks at a Redis Cluster's
 	// topology must miss a node before its subscriptions move elsewhere.
 	nodeGoneChecks = 3
