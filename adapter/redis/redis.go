@@ -8,10 +8,14 @@
 //     compatible with @socket.io/redis-adapter 8.x createShardedAdapter.
 //
 // Both take two rueidis clients: one for commands (publishing, PUBSUB
-// NUMSUB) and one whose connection carries the subscriptions, so that a
-// burst of incoming messages never delays publishing. Dial creates both
-// from a URL. Each works with a standalone Redis, Sentinel or Cluster (the
-// client decides).
+// NUMSUB) and one from which each adapter (one per namespace) takes its own
+// dedicated subscription connection per Redis node, so that a burst of
+// incoming messages never delays publishing. All of an adapter's
+// subscriptions on one node share that connection and are handled in the
+// order they arrive, so one sender's messages keep their order, whatever
+// channel or pattern they travel on, as with the Node.js adapters. Dial
+// creates both clients from a URL. Each works with a standalone Redis,
+// Sentinel or Cluster (the client decides).
 //
 // Failures: when Redis goes away, broadcasts still reach this node's own
 // sockets and Publish errors are returned; subscriptions are re-established
@@ -99,12 +103,12 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 	opt.DisableCache = true
 	// One connection per client (auto-pipelined): rueidis would otherwise
 	// spread commands over several, and one node's publishes to two
-	// channels, or its messages on two subscribed channels, could then be
-	// reordered. Node.js adapters keep this order; so does Herald.
+	// channels could then be reordered. Node.js adapters keep this order;
+	// so does Herald (subscriptions: see subscribe.go).
 	opt.PipelineMultiplex = -1
-	// rueidis backs off up to 1s between retries and never resets within a
-	// subscription; a short cap brings subscriptions back within tens of
-	// milliseconds once Redis answers again (see docs/decisions.md).
+	// rueidis backs off up to 1s between retries; a short cap gets
+	// commands through within tens of milliseconds once Redis answers
+	// again (see docs/decisions.md).
 	opt.RetryDelay = func(attempts int, _ rueidis.Completed, _ error) time.Duration {
 		return min(time.Duration(attempts)*10*time.Millisecond, 50*time.Millisecond)
 	}
