@@ -18,8 +18,8 @@ import (
 
 // Handshake is what the server knows of a socket's connection request.
 type Handshake struct {
-	Headers http.Header     // request headers of the Engine.IO handshake
-	Query   url.Values      // query parameters of the Engine.IO handshake
+	Headers http.Header     // request headers of the Engine.IO handshake; must not be modified
+	Query   url.Values      // query parameters of the Engine.IO handshake; must not be modified
 	Auth    json.RawMessage // the auth payload of the CONNECT packet ({} if none)
 	Address string          // client address (host:port as seen by this server)
 	Time    time.Time       // when the connection was opened

@@ -11,7 +11,7 @@ import (
 // Handshake is what the server kept of the request that opened a session.
 type Handshake struct {
 	Header     http.Header // request headers; must not be modified
-	Query      url.Values  // query parameters of the handshake URL
+	Query      url.Values  // query parameters of the handshake URL; must not be modified
 	RemoteAddr string      // client address as seen by this server
 	URL        string      // request URI of the handshake
 	Secure     bool        // true when the request came over TLS
