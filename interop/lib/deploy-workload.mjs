@@ -78,7 +78,6 @@ export class Workload {
       reconnectionDelayMax: 1000,
       randomizationFactor: 0.5,
       timeout: 20_000,
-      ackTimeout: undefined,
     };
     if (this.transports) opts.transports = this.transports;
     const socket = io(this.url, opts);
