@@ -44,8 +44,9 @@ type Config struct {
 	// out. If zero, DefaultMaxNonces.
 	MaxNonces int
 	// MaxBody is the largest request body forwarded or accepted from
-	// another node, in bytes; it must be at least the Engine.IO
-	// MaxPayload. If zero, DefaultMaxBody (16 MiB).
+	// another node, in bytes (a larger one gets 413, as the owner would
+	// answer); use the Engine.IO MaxPayload, which bounds polling bodies.
+	// If zero, DefaultMaxBody (16 MiB).
 	MaxBody int64
 	// Transport carries forwarded requests. If nil, a pooled transport
 	// tuned for many concurrent long polls to few hosts is used.
@@ -250,9 +251,9 @@ func (f *Forwarder) ForwardHandshake(w http.ResponseWriter, r *http.Request) boo
 			return false
 		}
 	}
-	start := int(f.next.Add(1))
+	start := f.next.Add(1)
 	for i := range peers {
-		p := peers[(start+i)%len(peers)]
+		p := peers[(start+uint64(i))%uint64(len(peers))]
 		err := f.proxy(w, r, p, true)
 		if err == nil || errors.Is(err, errWritten) {
 			return true

@@ -81,7 +81,7 @@ func (s *Server) NewNode(ctx context.Context, ln net.Addr, log *slog.Logger) (*N
 			Secret:   s.ClusterSecret,
 			Peers:    peers,
 			Registry: n.registry,
-			MaxBody:  max(s.MaxPayload, cluster.DefaultMaxBody),
+			MaxBody:  s.MaxPayload,
 			Logger:   log,
 		})
 		if err != nil {
