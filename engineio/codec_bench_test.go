@@ -3,6 +3,7 @@ package engineio
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -201,4 +202,50 @@ func BenchmarkSessionSend(b *testing.B) {
 			hs.Shutdown(ctx)
 		})
 	}
+}
+
+// BenchmarkSessionEcho is one message's round trip through a WebSocket
+// session that goes idle between messages: the read (the reader parks the
+// connection, an event resumes it), the echo handler's Send and the write.
+// The client end writes a pre-masked frame and reads the answer without
+// allocating, so allocs/op are the server's.
+func BenchmarkSessionEcho(b *testing.B) {
+	srv, err := NewServer(Config{PingInterval: time.Hour, PingTimeout: time.Hour},
+		func(s *Session) { s.OnMessage(func(d []byte, bin bool) { s.Send(NewMessage(d, bin)) }) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	conn := dialIdle(b, ln.Addr().String())
+	payload := append([]byte{'4'}, benchText...)
+	mask := [4]byte{1, 2, 3, 4}
+	frame := []byte{0x81, 0x80 | byte(len(payload)), mask[0], mask[1], mask[2], mask[3]}
+	for i, c := range payload {
+		frame = append(frame, c^mask[i%4])
+	}
+	answer := make([]byte, 2+len(payload))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := conn.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(conn, answer); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if !bytes.Equal(answer[2:], payload) {
+		b.Fatalf("echo = %q, want %q", answer[2:], payload)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	conn.Close()
+	hs.Shutdown(ctx)
 }

@@ -23,8 +23,15 @@ import (
 
 // netPoller is the process-wide set of parked connections.
 type netPoller struct {
-	file *os.File        // the epoll descriptor, pollable by the Go runtime
+	epfd int             // the epoll descriptor, open for the life of the process
+	file *os.File        // epfd, pollable by the Go runtime
 	raw  syscall.RawConn // file's raw access for EpollWait
+
+	// Used by the one loop goroutine only; made once, because the loop
+	// stops and starts again whenever the last parked connection leaves.
+	events []syscall.EpollEvent
+	ready  int // events filled by the last wait
+	waitFn func(uintptr) bool
 
 	mu      sync.Mutex
 	conns   map[int32]*wsConn // registered connections by token
@@ -61,7 +68,9 @@ func sharedPoller() *netPoller {
 			f.Close()
 			return
 		}
-		poller = &netPoller{file: f, raw: raw, conns: make(map[int32]*wsConn)}
+		poller = &netPoller{epfd: fd, file: f, raw: raw, conns: make(map[int32]*wsConn),
+			events: make([]syscall.EpollEvent, 128)}
+		poller.waitFn = poller.wait
 	})
 	return poller
 }
@@ -102,16 +111,18 @@ func (c *wsConn) park(s *Session) bool {
 		}
 		c.token = p.next
 	}
-	ev := syscall.EpollEvent{
+	o := rawOps.Get().(*rawOp)
+	o.epfd, o.op = p.epfd, op
+	o.ev = syscall.EpollEvent{
 		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
 		Fd:     c.token,
 	}
-	var ctlErr error
 	// Control holds a reference on the descriptor, so it cannot be closed
 	// (and its number reused) while it is being registered.
-	err := c.raw.Control(func(fd uintptr) {
-		ctlErr = syscall.EpollCtl(int(p.fd()), op, int(fd), &ev)
-	})
+	err := c.raw.Control(o.registerFn)
+	ctlErr := o.err
+	o.err = nil
+	rawOps.Put(o)
 	if err != nil || ctlErr != nil {
 		if op == syscall.EPOLL_CTL_ADD {
 			c.token = 0
@@ -131,9 +142,38 @@ func (c *wsConn) park(s *Session) bool {
 	return true
 }
 
-// fd returns the epoll descriptor. The file stays open for the life of the
-// process, so the number is stable.
-func (p *netPoller) fd() uintptr { return p.file.Fd() }
+// rawOp carries one system call made through a syscall.RawConn. The
+// callbacks are bound once per pooled rawOp: a closure made per call would
+// escape through the RawConn interface and cost allocations on every
+// message read.
+type rawOp struct {
+	peekFn     func(uintptr) bool
+	registerFn func(uintptr)
+
+	buf   [1]byte
+	ready bool // peek: a read would not block
+
+	epfd, op int // register: epoll_ctl arguments
+	ev       syscall.EpollEvent
+	err      error
+}
+
+var rawOps = sync.Pool{New: func() any {
+	o := new(rawOp)
+	o.peekFn = o.peek
+	o.registerFn = o.registerRaw
+	return o
+}}
+
+func (o *rawOp) peek(fd uintptr) bool {
+	_, _, err := syscall.Recvfrom(int(fd), o.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	o.ready = err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+	return true // never wait here
+}
+
+func (o *rawOp) registerRaw(fd uintptr) {
+	o.err = syscall.EpollCtl(o.epfd, o.op, int(fd), &o.ev)
+}
 
 // unpark forgets c: it is being closed. A parked connection gives its
 // tracked-goroutine slot back, since no event will come for it now.
@@ -177,19 +217,11 @@ func (p *netPoller) disarmedLocked() {
 // loop waits for events and resumes each ready connection on a goroutine of
 // its own. It returns once no connection is parked.
 func (p *netPoller) loop() {
-	events := make([]syscall.EpollEvent, 128)
 	for {
-		var n int
-		err := p.raw.Read(func(fd uintptr) bool {
-			var werr error
-			n, werr = syscall.EpollWait(int(fd), events, 0)
-			if werr != nil {
-				n = 0 // EINTR: wait for readiness again
-			}
-			return n > 0
-		})
+		p.ready = 0
+		err := p.raw.Read(p.waitFn)
 		p.mu.Lock()
-		for _, ev := range events[:n] {
+		for _, ev := range p.events[:p.ready] {
 			c := p.conns[ev.Fd]
 			if c == nil || !c.armed {
 				continue // closed meanwhile
@@ -213,14 +245,24 @@ func (p *netPoller) loop() {
 	}
 }
 
+// wait collects ready events into p.events without blocking, and reports
+// whether there were any (if not, RawConn.Read waits for the epoll
+// descriptor to become readable and calls it again).
+func (p *netPoller) wait(fd uintptr) bool {
+	n, err := syscall.EpollWait(int(fd), p.events, 0)
+	if err != nil {
+		n = 0 // EINTR: wait for readiness again
+	}
+	p.ready = n
+	return n > 0
+}
+
 // readable reports whether a read would not block: data or EOF is waiting.
 func (c *wsConn) readable() bool {
-	var b [1]byte
-	ready := true
-	c.raw.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ready = err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
-		return true // never wait here
-	})
+	o := rawOps.Get().(*rawOp)
+	o.ready = true // if the descriptor is unusable, let the read report it
+	c.raw.Read(o.peekFn)
+	ready := o.ready
+	rawOps.Put(o)
 	return ready
 }
