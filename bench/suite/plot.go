@@ -168,11 +168,13 @@ func writePlot(path string, r *report) error {
 			}
 		}
 	}
-	c.rect(px0+10, py0+6, px0+24, py0+10, colHerald)
-	c.text(px0+30, py0+3, "HERALD", colHerald)
-	c.rect(px0+90, py0+6, px0+104, py0+10, colNode)
-	c.text(px0+110, py0+3, "NODE", colNode)
-	c.text(px0+160, py0+3, "THICK ECHO, THIN ACK", colAxis)
+	// Legend under the axis, where no data is drawn.
+	ly0 := py1 + 30
+	c.rect(px0, ly0+3, px0+14, ly0+7, colHerald)
+	c.text(px0+20, ly0, "HERALD", colHerald)
+	c.rect(px0+80, ly0+3, px0+94, ly0+7, colNode)
+	c.text(px0+100, ly0, "NODE", colNode)
+	c.text(px0+150, ly0, "THICK: ECHO, THIN: ACK", colAxis)
 
 	// Right panel: Herald × per primary metric (log 0.1..10), bars.
 	bx0, by0, bx1, by1 := 520, 40, 940, 360
