@@ -49,8 +49,6 @@ type Session struct {
 	id        string
 	protocol  int
 	handshake Handshake
-	// b64 is set for v3 polling clients that cannot take binary framing.
-	b64 bool
 
 	// deliverMu serialises calls into onMessage: during an upgrade a last
 	// polling POST may overlap the first WebSocket frames.
@@ -58,8 +56,19 @@ type Session struct {
 	onMessage func(data []byte, binary bool)
 	onClose   func(reason CloseReason)
 
-	mu          sync.Mutex // guards every field below
-	state       sessionState
+	// b64 is set for v3 polling clients that cannot take binary framing.
+	// Set before the session is shared, never changed; it sits with the
+	// small fields below so that they share one word.
+	b64 bool
+
+	mu sync.Mutex // guards every field below
+	// The one-byte fields together: the struct stays in a smaller size
+	// class (it is per connection).
+	state      sessionState
+	pollActive bool // a GET is inside its handler
+	postActive bool // a POST is inside its handler
+	upgrading  bool // probe answered: polling GETs now get noop
+
 	transport   string
 	closeReason CloseReason
 	queue       []*Message
@@ -67,16 +76,13 @@ type Session struct {
 	queued      int64      // bytes in queue
 
 	// Polling.
-	pollActive bool          // a GET is inside its handler
-	pollWake   chan struct{} // closed to wake the pending GET
-	postActive bool          // a POST is inside its handler
-	postAbort  func()        // cuts short the body read of that POST
-	farewell   *Message      // last packet for the pending/next GET once closed
+	pollWake  chan struct{} // closed to wake the pending GET
+	postAbort func()        // cuts short the body read of that POST
+	farewell  *Message      // last packet for the pending/next GET once closed
 
 	// WebSocket.
 	ws         *wsConn     // the active WebSocket transport
 	probe      *wsConn     // an upgrade probe in progress
-	upgrading  bool        // probe answered: polling GETs now get noop
 	probeGrace *time.Timer // releases the pending poll after "3probe"
 
 	// heartbeat is the session's one timer. v4: it fires when the next
