@@ -35,7 +35,11 @@ func BenchmarkIdleSocketIO(b *testing.B) {
 			b.Fatal(err)
 		}
 		srv.OnConnection(func(s *herald.Socket) {
-			s.On("message", func(e *herald.Event) { s.Emit("message-back", e.Args.Values()...) })
+			// As many handlers as interop/testserver registers, the
+			// application idlemem measures.
+			for _, name := range idleEvents {
+				s.On(name, func(e *herald.Event) { s.Emit(name+"-back", e.Args.Values()...) })
+			}
 		})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -71,6 +75,9 @@ func BenchmarkIdleSocketIO(b *testing.B) {
 		cancel()
 	}
 }
+
+var idleEvents = []string{"message", "message-with-ack", "join", "leave", "broadcast", "fetch",
+	"whoami", "server-count", "server-side-emit", "sockets-join", "sockets-leave", "disconnect-sockets"}
 
 func heapAndStack() (heap, stack int64) {
 	runtime.GC()
