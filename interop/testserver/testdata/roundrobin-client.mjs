@@ -15,7 +15,12 @@ async function scenario(name, opts) {
   for (let i = 0; i < clients; i++) {
     const s = io(url, { forceNew: true, reconnection: false, ...opts });
     s.on("connect_error", (e) => { connectErrors++; failures.push(`${name}: connect_error ${e.message}`); });
-    s.on("disconnect", (r) => { if (!s.closing) { disconnects++; failures.push(`${name}: disconnect ${r}`); } });
+    s.on("disconnect", (r, d) => {
+      if (s.closing) return;
+      disconnects++;
+      const why = d ? ` (${d.message ?? ""} ${d.description?.message ?? d.description ?? ""} ${d.context?.status ?? ""})` : "";
+      failures.push(`${name}: disconnect ${r}${why} sid=${s.io.engine?.id} transport=${s.io.engine?.transport?.name}`);
+    });
     sockets.push(s);
   }
   await Promise.race([Promise.all(sockets.map((s) => s.connected ? null : new Promise((r) => s.once("connect", r)))), timeout(20000, `${name} connect`)]);
