@@ -149,6 +149,10 @@ func (c *wsConn) park(s *Session) bool {
 type rawOp struct {
 	peekFn     func(uintptr) bool
 	registerFn func(uintptr)
+	writeFn    func(uintptr) bool
+
+	wbuf []byte // write: what to write
+	wn   int    // write: how much was written
 
 	buf   [1]byte
 	ready bool // peek: a read would not block
@@ -162,8 +166,38 @@ var rawOps = sync.Pool{New: func() any {
 	o := new(rawOp)
 	o.peekFn = o.peek
 	o.registerFn = o.registerRaw
+	o.writeFn = o.write
 	return o
 }}
+
+func (o *rawOp) write(fd uintptr) bool {
+	for o.wn < len(o.wbuf) {
+		m, err := syscall.Write(int(fd), o.wbuf[o.wn:])
+		if err != nil || m <= 0 {
+			break // EAGAIN (buffer full), EINTR or an error: the caller goes on
+		}
+		o.wn += m
+	}
+	return true // never wait here
+}
+
+// tryWrite writes as much of b as the socket takes without blocking and
+// returns how much that was: 0 for a connection that cannot be written this
+// way or whose write deadline has passed. The caller writes the rest the
+// ordinary way, with a fresh deadline, so a write that does not block never
+// arms the deadline timer.
+func (c *wsConn) tryWrite(b []byte) int {
+	if c.raw == nil {
+		return 0
+	}
+	o := rawOps.Get().(*rawOp)
+	o.wbuf, o.wn = b, 0
+	c.raw.Write(o.writeFn)
+	n := o.wn
+	o.wbuf = nil
+	rawOps.Put(o)
+	return n
+}
 
 func (o *rawOp) peek(fd uintptr) bool {
 	_, _, err := syscall.Recvfrom(int(fd), o.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)

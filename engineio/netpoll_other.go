@@ -7,3 +7,5 @@ package engineio
 func (c *wsConn) park(*Session) bool { return false }
 
 func (c *wsConn) unpark() {}
+
+func (c *wsConn) tryWrite([]byte) int { return 0 }

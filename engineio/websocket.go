@@ -177,11 +177,21 @@ func (c *wsConn) writeLoop(s *Session) {
 func (c *wsConn) writeBatch(batch []*Message, s *Session) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout))
 	if len(batch) == 1 {
-		_, err := c.conn.Write(batch[0].webSocketFrame(s.protocol))
+		// A fan-out's single frames nearly always fit in the socket buffer:
+		// try without blocking first, which spares arming the deadline
+		// timer (3% of a 10k fan-out's CPU); only a write that would block
+		// gets the deadline.
+		frame := batch[0].webSocketFrame(s.protocol)
+		n := c.tryWrite(frame)
+		if n == len(frame) {
+			return nil
+		}
+		c.conn.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout))
+		_, err := c.conn.Write(frame[n:])
 		return err
 	}
+	c.conn.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout))
 	bufs := iovecPool.Get().(*net.Buffers)
 	frames := (*bufs)[:0]
 	for _, m := range batch {

@@ -453,3 +453,31 @@ func TestWebSocketSecondConnectionForWebSocketSession(t *testing.T) {
 		t.Errorf("session closed: %q", s.CloseReason())
 	}
 }
+
+// A single frame larger than the socket buffers is written partly without
+// blocking, then the rest with the deadline: it must arrive whole, byte for
+// byte, and the frames after it in order.
+func TestWebSocketLargeFramePartialWrite(t *testing.T) {
+	_, c, s := dialEcho(t, Config{MaxBufferedBytes: -1})
+	payload := make([]byte, 8<<20)
+	for i := range payload {
+		payload[i] = byte(i % 251)
+	}
+	if err := s.Send(NewMessage(payload, true)); err != nil {
+		t.Fatal(err)
+	}
+	// The writer takes the frame alone (a batch of one), fills the socket
+	// and blocks; the next message waits for the next batch.
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Send(NewMessage([]byte("after"), false)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.readFrame(10 * time.Second)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	if f.Header.OpCode != ws.OpBinary || !bytes.Equal(f.Payload, payload) {
+		t.Fatalf("got opcode %v, %d bytes; want the %d-byte binary frame intact", f.Header.OpCode, len(f.Payload), len(payload))
+	}
+	c.expectText("4after")
+}
