@@ -43,6 +43,7 @@ type options struct {
 	self       string // this executable (client role)
 	forwardCmd string
 	command    string // how the run was started, for the report
+	replot     string // report JSON to re-render
 	profile    string // if set: Herald runs as bench/profserver and each main window is CPU-profiled into this directory
 	skipS1     bool
 	skipAlloc  bool
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt testserver, loadgen and idlemem binaries (default: build into a temp dir)")
 	flag.StringVar(&o.forwardCmd, "forwarding", "", "command (run from the module root) printing one JSON line of polling throughput through forwarding; default: go run ./bench/forwarding if it exists")
 	flag.BoolVar(&verbose, "v", false, "echo the children's stderr")
+	flag.StringVar(&o.replot, "replot", "", "re-render the Markdown and PNG of an earlier report `file` (bench/results/<date>.json) and exit")
 	flag.StringVar(&o.profile, "profile", "", "`directory`: run Herald as bench/profserver and write a CPU profile (and its pprof -top) of each main measurement window there")
 	flag.StringVar(&o.command, "command", "", "the command line to record in the report (default: this process's arguments)")
 	flag.Parse()
@@ -99,6 +101,12 @@ func main() {
 		if o.quick {
 			o.name += "-quick"
 		}
+	}
+	if o.replot != "" {
+		if err := replot(o); err != nil {
+			fatalf("%v", err)
+		}
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -286,4 +294,23 @@ func pkgVersion(root, pkg string) string {
 	}
 	json.Unmarshal(b, &p)
 	return p.Version
+}
+
+// replot re-renders the Markdown and PNG of a saved report (after a change
+// to the report code), keeping its figures.
+func replot(o *options) error {
+	b, err := os.ReadFile(o.replot)
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	o.quick, o.runs = rep.Env.Quick, rep.Env.Runs
+	o.outDir, _ = filepath.Abs(filepath.Dir(o.replot))
+	o.name = strings.TrimSuffix(filepath.Base(o.replot), ".json")
+	rep.Rows, rep.Goals = nil, nil
+	rep.build(o)
+	return rep.write(o)
 }

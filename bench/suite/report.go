@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -235,7 +236,9 @@ func (r *report) goals(o *options) []goal {
 	ratioGoal := func(text, key string, want float64) {
 		x, ok := r.row(key)
 		g := goal{Goal: text, Met: "not measured"}
-		if ok && !math.IsNaN(x.Advantage) {
+		if ok && (x.Herald.Median == 0 || x.Node.Median == 0) {
+			g.Measured = fmt.Sprintf("ratio undefined: Herald %s, Node %s %s", fmtv(x.Herald.Median), fmtv(x.Node.Median), x.Unit)
+		} else if ok && !math.IsNaN(x.Advantage) {
 			g.Measured = fmt.Sprintf("%.2f× (Herald %s, Node %s %s)", x.Advantage, fmtv(x.Herald.Median), fmtv(x.Node.Median), x.Unit)
 			g.Met = metText(x.Advantage >= want)
 		}
@@ -409,7 +412,11 @@ func (r *report) markdown(o *options, png string) string {
 		}
 	}
 	if len(r.Forwarding) > 0 {
-		fmt.Fprintf(&b, "\n## Polling through forwarding (bench/forwarding)\n\n```json\n%s\n```\n", r.Forwarding)
+		var compact bytes.Buffer
+		if json.Compact(&compact, r.Forwarding) != nil {
+			compact.Write(r.Forwarding)
+		}
+		fmt.Fprintf(&b, "\n## Polling through forwarding (bench/forwarding)\n\n```json\n%s\n```\n", compact.Bytes())
 	}
 	var notes []string
 	for _, s := range allScenarios {
