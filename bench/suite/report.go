@@ -297,8 +297,8 @@ func metText(ok bool) string {
 func (r *report) slower() []string {
 	var out []string
 	for _, x := range r.Rows {
-		if x.Herald.Median == x.Node.Median {
-			continue // equal (e.g. neither reached the first step of a sweep)
+		if x.Herald.N == 0 || x.Node.N == 0 || x.Herald.Median == x.Node.Median {
+			continue // one peer not run (-peers), or equal (neither reached a sweep's first step)
 		}
 		if d, _ := defOf(x.Key); d.primary && (math.IsNaN(x.Advantage) || x.Advantage < 1) {
 			out = append(out, fmt.Sprintf("%s (%.2f×)", x.Key, x.Advantage))
