@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"fmt"
-	"os"
 	"testing"
 	"time"
 )
@@ -13,19 +12,14 @@ import (
 // (and any proxy with upstream keep-alive: nginx keepalive, Traefik, a Go
 // ReverseProxy) reuse that connection for other sessions' requests.
 //
-// Known issue, engineio/polling.go (not owned by the cluster work): the POST
-// handler arms postAbort, which sets a read deadline on the connection when
-// the session closes; if that happens after the body was read, net/http's
-// background read fails and cancels the connection's base context, so every
-// later request on the connection arrives cancelled, and a long poll
-// arriving that way closes its session with "transport error". Fix: disarm
-// postAbort (s.postAbort = nil under s.mu) right after the body is read.
-// Until then this test runs only with HERALD_KNOWN_ISSUES=1; without the fix
-// it fails in most runs.
+// The bug this guards against (engineio/polling.go): the POST handler arms
+// postAbort, which sets a read deadline on the connection when the session
+// closes; if that fired after the body was read, net/http's background read
+// failed and cancelled the connection's base context, so every later request
+// on the connection arrived cancelled, and a long poll arriving that way
+// closed its session with "transport error". postAbort is now disarmed as
+// soon as the body is in. Without that fix this test fails in most runs.
 func TestPooledConnectionSurvivesSessionClosedDuringPOST(t *testing.T) {
-	if os.Getenv("HERALD_KNOWN_ISSUES") != "1" {
-		t.Skip("known issue in engineio/polling.go (see the comment); set HERALD_KNOWN_ISSUES=1 to run")
-	}
 	nodes := startCluster(t, []string{"a", "b"}, clusterOpts{})
 	for round := 0; round < 15; round++ {
 		closing, polling := newClient(t), newClient(t)

@@ -211,6 +211,11 @@ func (s *Session) handlePollPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	// The body is in: a close from here on (e.g. the client's own close
+	// packet) must not cut the connection's next request on keep-alive.
+	s.mu.Lock()
+	s.postAbort = nil
+	s.mu.Unlock()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -40,13 +40,8 @@ func newRoundRobin(t *testing.T, nodes []*node) *roundRobin {
 		}
 		rr.proxies = append(rr.proxies, &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
-			// A fresh upstream connection per request, as nginx does by
-			// default. Pooled upstream connections hit a known engineio
-			// issue (see cluster/keepalive_test.go): a session closing
-			// during its own POST spoils the connection, and the next long
-			// poll on it closes another session. Go back to the default
-			// transport once that is fixed.
-			Transport: &http.Transport{DisableKeepAlives: true},
+			// Pooled upstream connections (the default transport), as
+			// Traefik or nginx with keepalive use them.
 			ModifyResponse: func(res *http.Response) error {
 				if res.StatusCode == http.StatusBadRequest {
 					rr.unknown.Add(1)
