@@ -22,7 +22,7 @@ func nodes(args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("registry-prefix", cluster.DefaultPrefix, "key prefix of the node registry")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: herald nodes --redis URL\n\nLists the Herald nodes registered in the cluster's Redis (nodes started with --redis\nrefresh their entry every few seconds; a node that dies drops out within 15s).\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: herald nodes --redis URL\n\nLists the Herald nodes registered in the cluster's Redis (nodes started with --redis\nrefresh their entry every few seconds; a node that dies drops out within 6s).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
