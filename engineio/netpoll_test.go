@@ -1,0 +1,91 @@
+package engineio
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// echoRounds sends messages one at a time on c, idling now and then so the
+// server's reader parks, and checks each echo when check is set. It stops at
+// the first error, which it returns.
+func echoRounds(c *wsClient, id, messages int, check bool) error {
+	for j := range messages {
+		msg := fmt.Sprintf("4s%d-m%d", id, j)
+		f := ws.MaskFrame(ws.NewTextFrame([]byte(msg)))
+		c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := ws.WriteFrame(c.conn, f); err != nil {
+			return fmt.Errorf("session %d message %d: write: %v", id, j, err)
+		}
+		got, err := c.readFrame(5 * time.Second)
+		if err != nil {
+			return fmt.Errorf("session %d message %d: read: %v", id, j, err)
+		}
+		if check && string(got.Payload) != msg {
+			return fmt.Errorf("session %d: got %q, want %q", id, got.Payload, msg)
+		}
+		if j%3 == 0 {
+			time.Sleep(time.Duration(id%4) * time.Millisecond) // idle: the reader parks
+		}
+	}
+	return nil
+}
+
+// Sessions that go idle between messages park and resume over and over:
+// every echo comes back in order. Then the server shuts down while they are
+// still at it: Shutdown returns, and no goroutine of the package is left.
+func TestParkedSessionsChurnThenShutdown(t *testing.T) {
+	e := newEnv(t, Config{}, nil)
+	waitNoModuleGoroutines(t, 5*time.Second)
+	const sessions = 20
+	clients := make([]*wsClient, sessions)
+	for i := range clients {
+		clients[i] = e.dialWS("EIO=4&transport=websocket")
+		clients[i].readOpen()
+	}
+	run := func(messages int, check bool) []error {
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+		)
+		for i, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := echoRounds(c, i, messages, check); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return errs
+	}
+	for _, err := range run(30, true) {
+		t.Error(err)
+	}
+
+	done := make(chan []error)
+	go func() { done <- run(1000, false) }()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v (a parked connection's goroutine slot was never released?)", err)
+	}
+	select {
+	case <-done: // the clients stopped at their first error (the server went away)
+	case <-time.After(30 * time.Second):
+		t.Fatal("clients still running 30s after Shutdown")
+	}
+	if e.srv.Count() != 0 {
+		t.Errorf("Count() = %d after Shutdown", e.srv.Count())
+	}
+	waitNoModuleGoroutines(t, 5*time.Second)
+}
