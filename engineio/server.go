@@ -263,10 +263,10 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 		protocol:  protocol,
 		transport: transport,
 		b64:       b64,
-		done:      make(chan struct{}),
 		handshake: Handshake{
-			Header:     r.Header,
-			Query:      r.URL.Query(),
+			// Kept for the session's life: stored compactly (handshake_compact.go).
+			Header:     compactHeader(r.Header),
+			Query:      internQuery(r.URL.RawQuery),
 			RemoteAddr: r.RemoteAddr,
 			URL:        r.URL.RequestURI(),
 			Secure:     r.TLS != nil,

@@ -498,7 +498,11 @@ func (x row) MarshalJSON() ([]byte, error) {
 
 // ---- allocation benchmarks ----
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
+// benchLine matches a benchmark result line; its metrics ("<value> <unit>"
+// pairs, custom ones such as ns/delivery included) are read by unit.
+var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+((?:\s+[\d.]+ \S+)+)`)
+
+var benchMetric = regexp.MustCompile(`([\d.]+) (\S+)`)
 
 // allocBenchmarks runs the Go benchmarks of the broadcast path (root
 // package and engineio) and of the codecs, with -benchmem.
@@ -514,6 +518,11 @@ func allocBenchmarks(ctx context.Context, o *options) []allocResult {
 	if err != nil {
 		logf("  go test -bench: %v", err)
 	}
+	return parseBenchOutput(out)
+}
+
+// parseBenchOutput reads the result lines of `go test -bench -benchmem`.
+func parseBenchOutput(out string) []allocResult {
 	var res []allocResult
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -522,9 +531,17 @@ func allocBenchmarks(ctx context.Context, o *options) []allocResult {
 			continue
 		}
 		a := allocResult{Name: m[1]}
-		a.NsPerOp, _ = strconv.ParseFloat(m[2], 64)
-		a.BytesPerOp, _ = strconv.ParseFloat(m[3], 64)
-		a.AllocsPerOp, _ = strconv.ParseFloat(m[4], 64)
+		for _, mm := range benchMetric.FindAllStringSubmatch(m[2], -1) {
+			v, _ := strconv.ParseFloat(mm[1], 64)
+			switch mm[2] {
+			case "ns/op":
+				a.NsPerOp = v
+			case "B/op":
+				a.BytesPerOp = v
+			case "allocs/op":
+				a.AllocsPerOp = v
+			}
+		}
 		res = append(res, a)
 	}
 	return res

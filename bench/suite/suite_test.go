@@ -122,3 +122,23 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBenchOutput(t *testing.T) {
+	out := "goos: linux\n" +
+		"BenchmarkBroadcast/n=1000-2   	    2000	    812345 ns/op	       812.3 ns/delivery	     120 B/op	       3 allocs/op\n" +
+		"BenchmarkEncode-2   	  200	  55.5 ns/op	  0 B/op	  0 allocs/op\n" +
+		"PASS\n"
+	got := parseBenchOutput(out)
+	want := []allocResult{
+		{Name: "BenchmarkBroadcast/n=1000-2", NsPerOp: 812345, BytesPerOp: 120, AllocsPerOp: 3},
+		{Name: "BenchmarkEncode-2", NsPerOp: 55.5},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d results, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
