@@ -29,10 +29,21 @@ export function bounded(promise, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** Launches Chromium (bounded); throws a clear error if it is missing (the CI case). */
-export function launchChromium() {
+/**
+ * Launches Chromium (bounded); throws a clear error if it is missing (the CI case).
+ * Chromium itself sometimes crashes while starting on a busy VM (SIGSEGV before the
+ * first page: seen in a CI run); that is retried twice, with the failure logged.
+ */
+export async function launchChromium() {
   if (chromiumMissing) {
     throw new Error(`CI=true and Chromium is missing at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
   }
-  return bounded(chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }), 35_000, "Chromium launch");
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await bounded(chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 }), 35_000, "Chromium launch");
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      console.error(`Chromium launch failed (attempt ${attempt}), retrying: ${String(err.message).split("\n")[0]}`);
+    }
+  }
 }
