@@ -5,14 +5,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/herald-rt/herald"
 	"github.com/herald-rt/herald/engineio"
@@ -80,30 +76,8 @@ func newFanoutEnv(b *testing.B, n int) *fanoutEnv {
 // dial connects one client to "/" and starts its counting reader once the
 // CONNECT answer has arrived.
 func (e *fanoutEnv) dial(b *testing.B, u string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, u)
-	if err != nil {
-		b.Fatalf("dial: %v", err)
-	}
+	conn, rd := dialSocketIO(b, u)
 	e.conns = append(e.conns, conn)
-	var rd io.Reader = conn
-	if br != nil {
-		rd = io.MultiReader(br, conn)
-	}
-	rw := struct {
-		io.Reader
-		io.Writer
-	}{rd, conn}
-	if data, err := wsutil.ReadServerText(rw); err != nil || !strings.HasPrefix(string(data), "0{") {
-		b.Fatalf("open packet: %q %v", data, err)
-	}
-	if err := wsutil.WriteClientText(conn, []byte("40")); err != nil {
-		b.Fatal(err)
-	}
-	if data, err := wsutil.ReadServerText(rw); err != nil || !strings.HasPrefix(string(data), "40{") {
-		b.Fatalf("connect answer: %q %v", data, err)
-	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

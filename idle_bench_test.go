@@ -89,6 +89,14 @@ func heapAndStack() (heap, stack int64) {
 
 // dialIdleSocketIO connects to "/" and returns the bare connection.
 func dialIdleSocketIO(b *testing.B, u string) net.Conn {
+	conn, _ := dialSocketIO(b, u)
+	return conn
+}
+
+// dialSocketIO opens a WebSocket Socket.IO session and connects it to "/".
+// It returns the connection and the reader to go on reading it from (which
+// includes anything the WebSocket handshake read ahead).
+func dialSocketIO(b *testing.B, u string) (net.Conn, io.Reader) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, br, _, err := ws.Dial(ctx, u)
@@ -112,5 +120,5 @@ func dialIdleSocketIO(b *testing.B, u string) net.Conn {
 	if data, err := wsutil.ReadServerText(rw); err != nil || !strings.HasPrefix(string(data), "40{") {
 		b.Fatalf("connect answer: %q %v", data, err)
 	}
-	return conn
+	return conn, rd
 }
