@@ -15,37 +15,37 @@ import (
 // namespace. Packets from the connection are handled one at a time, in
 // order, on the connection's reading goroutine.
 type client struct {
-	srv     *Server
-	conn    *engineio.Session
-	version parser.Version
-	decoder parser.Decoder // used only on the reading goroutine
+	srv  *Server
+	conn *engineio.Session
+	// decoder is used only on the reading goroutine; its Version, set
+	// before the client is shared, is the client's protocol version.
+	decoder parser.Decoder
 
-	mu sync.Mutex // guards sockets and connectTimer
+	mu     sync.Mutex // guards the fields below
+	closed bool
 	// sockets are the joined namespaces' sockets, one per namespace; a
 	// client rarely joins more than a few, so a slice costs less than a map.
 	sockets      []*Socket
 	connectTimer *time.Timer
-	closed       bool
 }
 
 func newClient(srv *Server, conn *engineio.Session) {
-	c := &client{
-		srv:     srv,
-		conn:    conn,
-		version: parser.Version5,
-	}
+	c := &client{srv: srv, conn: conn}
+	c.decoder.Version = parser.Version5
 	if conn.Protocol() == 3 {
-		c.version = parser.Version4
+		c.decoder.Version = parser.Version4
 	}
-	c.decoder.Version = c.version
 	conn.OnMessage(c.onMessage)
 	conn.OnClose(c.onClose)
 	c.connectTimer = time.AfterFunc(srv.connectTimeout, c.onConnectTimeout)
-	if c.version == parser.Version4 {
+	if c.version() == parser.Version4 {
 		// Protocol v4 clients are connected to the main namespace at once.
 		c.connect("/", nil)
 	}
 }
+
+// version returns the client's Socket.IO protocol version.
+func (c *client) version() parser.Version { return c.decoder.Version }
 
 func (c *client) onConnectTimeout() {
 	c.mu.Lock()
@@ -73,7 +73,7 @@ func (c *client) onMessage(data []byte, binary bool) {
 		name = "/"
 	}
 	if pkt.Type == parser.Connect {
-		if c.version == parser.Version4 {
+		if c.version() == parser.Version4 {
 			nsp, query := parser.SplitNamespace(name)
 			c.connect(nsp, queryAuth(query))
 			return
@@ -135,9 +135,9 @@ func (c *client) connect(name string, auth json.RawMessage) {
 }
 
 func (c *client) sendConnectError(nsp, message string, data json.RawMessage) {
-	payload, err := parser.ConnectErrorPayload(c.version, message, data)
+	payload, err := parser.ConnectErrorPayload(c.version(), message, data)
 	if err != nil {
-		payload, _ = parser.ConnectErrorPayload(c.version, message, nil)
+		payload, _ = parser.ConnectErrorPayload(c.version(), message, nil)
 	}
 	c.writePacket(&parser.Packet{Type: parser.ConnectError, Namespace: nsp, Data: payload})
 }

@@ -305,7 +305,7 @@ func (n *Namespace) add(c *client, auth json.RawMessage) {
 		auth = json.RawMessage("{}")
 	}
 	var restored *adapter.RestoredSession
-	if n.srv.cfg.Recovery.MaxDisconnection > 0 && c.version == parser.Version5 {
+	if n.srv.cfg.Recovery.MaxDisconnection > 0 && c.version() == parser.Version5 {
 		var creds struct {
 			PID    *string `json:"pid"`
 			Offset *string `json:"offset"`
@@ -349,6 +349,7 @@ func (n *Namespace) add(c *client, auth json.RawMessage) {
 		}
 		safeCall(n.srv, func() { h(s) })
 	}
+	s.trimHandlers()
 }
 
 func (n *Namespace) runMiddlewares(s *Socket) (err error) {

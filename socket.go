@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,17 +103,34 @@ func (e *Event) Ack(args ...any) error {
 // client's next packets, so hand long work to another goroutine. Every other
 // method is safe to call from any goroutine.
 type Socket struct {
-	id        string
-	pid       string
-	nsp       *Namespace
-	client    *client
-	conn      *engineio.Session
-	handshake *Handshake
-	recovered bool
+	id     string
+	nsp    *Namespace
+	client *client
+	conn   *engineio.Session
 
-	mu              sync.Mutex // guards the fields below
-	connected       bool
-	handlers        map[string]func(*Event)
+	mu        sync.Mutex // guards the fields below
+	connected bool
+	recovered bool // set before the socket is shared, then read-only
+	// handlers are the event handlers, sorted by event name. A socket
+	// usually has a dozen or so: a slice of exactly that size costs less
+	// than a map (288 B against about 490 B for 12).
+	handlers  []handler
+	handshake *Handshake   // built on first use
+	more      *socketExtra // made on first use
+}
+
+// handler is one event handler of a socket.
+type handler struct {
+	event string
+	fn    func(*Event)
+}
+
+// socketExtra holds the socket state that many sockets never use. It is
+// kept out of Socket so that an idle socket stays small; it is made on first
+// use, under Socket.mu (or before the socket is shared).
+type socketExtra struct {
+	pid             string          // private id for connection-state recovery
+	auth            json.RawMessage // CONNECT payload, when not {}
 	anyHandlers     []func(*Event)
 	middlewares     []func(*Event) error
 	onDisconnecting []func(DisconnectReason)
@@ -121,36 +139,40 @@ type Socket struct {
 	data            any
 }
 
+// extraLocked returns s.more, making it if needed. s.mu is held (or s is
+// not shared yet).
+func (s *Socket) extraLocked() *socketExtra {
+	if s.more == nil {
+		s.more = new(socketExtra)
+	}
+	return s.more
+}
+
 var _ adapter.LocalSocket = (*Socket)(nil)
 
+// emptyAuth is the auth payload of a CONNECT packet that carries none.
+var emptyAuth = json.RawMessage("{}")
+
 func newSocket(n *Namespace, c *client, auth json.RawMessage, restored *adapter.RestoredSession) *Socket {
-	hs := c.conn.Handshake()
 	s := &Socket{
-		nsp:      n,
-		client:   c,
-		conn:     c.conn,
-		handlers: make(map[string]func(*Event)),
-		handshake: &Handshake{
-			Headers: hs.Header,
-			Query:   hs.Query,
-			Auth:    auth,
-			Address: hs.RemoteAddr,
-			Time:    hs.Time,
-			URL:     hs.URL,
-			Secure:  hs.Secure,
-			XDomain: hs.Header.Get("Origin") != "",
-		},
+		nsp:    n,
+		client: c,
+		conn:   c.conn,
+	}
+	if len(auth) > 0 && string(auth) != string(emptyAuth) {
+		s.extraLocked().auth = auth
 	}
 	switch {
 	case restored != nil:
-		s.id, s.pid, s.recovered = restored.SID, restored.PID, true
+		s.id, s.recovered = restored.SID, true
+		s.extraLocked().pid = restored.PID
 		if len(restored.Data) > 0 {
 			var v any
 			if json.Unmarshal(restored.Data, &v) == nil {
-				s.data = v
+				s.extraLocked().data = v
 			}
 		}
-	case c.version == parser.Version4:
+	case c.version() == parser.Version4:
 		// Protocol v4 (socket.io v2 clients) derives ids from the engine id.
 		s.id = c.conn.ID()
 		if n.name != "/" {
@@ -159,7 +181,7 @@ func newSocket(n *Namespace, c *client, auth json.RawMessage, restored *adapter.
 	default:
 		s.id = newID()
 		if n.srv.cfg.Recovery.MaxDisconnection > 0 {
-			s.pid = newID()
+			s.extraLocked().pid = newID()
 		}
 	}
 	return s
@@ -173,7 +195,41 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
 // Handshake returns the connection request details.
-func (s *Socket) Handshake() *Handshake { return s.handshake }
+func (s *Socket) Handshake() *Handshake {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handshake == nil {
+		// Built on first use: the Engine.IO session keeps the request's
+		// details, and many applications never ask for them.
+		hs := s.conn.Handshake()
+		auth := emptyAuth
+		if s.more != nil && s.more.auth != nil {
+			auth = s.more.auth
+		}
+		s.handshake = &Handshake{
+			Headers: hs.Header,
+			Query:   hs.Query,
+			Auth:    auth,
+			Address: hs.RemoteAddr,
+			Time:    hs.Time,
+			URL:     hs.URL,
+			Secure:  hs.Secure,
+			XDomain: hs.Header.Get("Origin") != "",
+		}
+	}
+	return s.handshake
+}
+
+// pid returns the socket's private id for connection-state recovery ("" if
+// recovery is off).
+func (s *Socket) pid() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.more == nil {
+		return ""
+	}
+	return s.more.pid
+}
 
 // Recovered reports whether the socket was restored by connection-state
 // recovery, with its rooms, data and missed packets.
@@ -194,7 +250,10 @@ func (s *Socket) Connected() bool {
 func (s *Socket) Data() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.data
+	if s.more == nil {
+		return nil
+	}
+	return s.more.data
 }
 
 // SetData attaches a value to the socket. It is visible to other nodes
@@ -202,7 +261,9 @@ func (s *Socket) Data() any {
 // recovery (restored as decoded JSON).
 func (s *Socket) SetData(v any) {
 	s.mu.Lock()
-	s.data = v
+	if v != nil || s.more != nil {
+		s.extraLocked().data = v
+	}
 	s.mu.Unlock()
 }
 
@@ -219,14 +280,36 @@ func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
 // replaces the handler.
 func (s *Socket) On(event string, h func(*Event)) {
 	s.mu.Lock()
-	s.handlers[event] = h
+	i, found := s.handlerIndexLocked(event)
+	if found {
+		s.handlers[i].fn = h
+	} else {
+		s.handlers = slices.Insert(s.handlers, i, handler{event, h})
+	}
+	s.mu.Unlock()
+}
+
+// handlerIndexLocked finds event's handler in s.handlers, or where it goes.
+func (s *Socket) handlerIndexLocked(event string) (int, bool) {
+	return slices.BinarySearchFunc(s.handlers, event, func(h handler, e string) int { return strings.Compare(h.event, e) })
+}
+
+// trimHandlers gives the handler slice its exact size. It runs once the
+// connection handlers, which register most handlers, are done: append grows
+// the slice in steps, and 12 handlers would keep room for 16.
+func (s *Socket) trimHandlers() {
+	s.mu.Lock()
+	if cap(s.handlers) > len(s.handlers) {
+		s.handlers = slices.Clone(s.handlers)
+	}
 	s.mu.Unlock()
 }
 
 // OnAny adds a handler called for every event, before the event's own.
 func (s *Socket) OnAny(h func(*Event)) {
 	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, h)
+	x := s.extraLocked()
+	x.anyHandlers = append(x.anyHandlers, h)
 	s.mu.Unlock()
 }
 
@@ -234,7 +317,8 @@ func (s *Socket) OnAny(h func(*Event)) {
 // handlers, and an error stops the event there (it is logged).
 func (s *Socket) Use(m func(*Event) error) {
 	s.mu.Lock()
-	s.middlewares = append(s.middlewares, m)
+	x := s.extraLocked()
+	x.middlewares = append(x.middlewares, m)
 	s.mu.Unlock()
 }
 
@@ -242,14 +326,16 @@ func (s *Socket) Use(m func(*Event) error) {
 // while it is still in its rooms.
 func (s *Socket) OnDisconnecting(h func(DisconnectReason)) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, h)
+	x := s.extraLocked()
+	x.onDisconnecting = append(x.onDisconnecting, h)
 	s.mu.Unlock()
 }
 
 // OnDisconnect adds a handler called once the socket has left.
 func (s *Socket) OnDisconnect(h func(DisconnectReason)) {
 	s.mu.Lock()
-	s.onDisconnect = append(s.onDisconnect, h)
+	x := s.extraLocked()
+	x.onDisconnect = append(x.onDisconnect, h)
 	s.mu.Unlock()
 }
 
@@ -358,7 +444,7 @@ func (s *Socket) disconnect() {
 
 // Info implements adapter.LocalSocket.
 func (s *Socket) Info() adapter.SocketInfo {
-	hs := s.handshake
+	hs := s.Handshake()
 	headers := make(map[string]string, len(hs.Headers))
 	for k, v := range hs.Headers {
 		headers[strings.ToLower(k)] = strings.Join(v, ", ")
@@ -402,8 +488,8 @@ func (s *Socket) onConnect(restored *adapter.RestoredSession) {
 		s.nsp.adapter.AddAll(s.id, restored.Rooms...)
 	}
 	var payload json.RawMessage
-	if s.client.version == parser.Version5 {
-		payload = parser.ConnectPayload(s.id, s.pid)
+	if s.client.version() == parser.Version5 {
+		payload = parser.ConnectPayload(s.id, s.pid())
 	}
 	s.client.writePacket(&parser.Packet{Type: parser.Connect, Namespace: s.nsp.name, Data: payload})
 	if restored != nil {
@@ -431,10 +517,18 @@ func (s *Socket) onEvent(pkt *parser.Packet) {
 			return s.client.writePacket(p)
 		}
 	}
+	var (
+		mws  []func(*Event) error
+		anys []func(*Event)
+		h    func(*Event)
+	)
 	s.mu.Lock()
-	mws := s.middlewares
-	anys := s.anyHandlers
-	h := s.handlers[name]
+	if x := s.more; x != nil {
+		mws, anys = x.middlewares, x.anyHandlers
+	}
+	if i, found := s.handlerIndexLocked(name); found {
+		h = s.handlers[i].fn
+	}
 	s.mu.Unlock()
 	for _, m := range mws {
 		var err error
@@ -454,9 +548,12 @@ func (s *Socket) onEvent(pkt *parser.Packet) {
 
 // onAck handles an ACK packet from the client.
 func (s *Socket) onAck(pkt *parser.Packet) {
+	var f func(*parser.Packet, error)
 	s.mu.Lock()
-	f := s.acks[pkt.ID]
-	delete(s.acks, pkt.ID)
+	if x := s.more; x != nil {
+		f = x.acks[pkt.ID]
+		delete(x.acks, pkt.ID)
+	}
 	s.mu.Unlock()
 	if f != nil {
 		f(pkt, nil)
@@ -469,16 +566,19 @@ func (s *Socket) registerAck(id uint64, f func(*parser.Packet, error)) bool {
 	if !s.connected {
 		return false
 	}
-	if s.acks == nil {
-		s.acks = make(map[uint64]func(*parser.Packet, error))
+	x := s.extraLocked()
+	if x.acks == nil {
+		x.acks = make(map[uint64]func(*parser.Packet, error))
 	}
-	s.acks[id] = f
+	x.acks[id] = f
 	return true
 }
 
 func (s *Socket) dropAck(id uint64) {
 	s.mu.Lock()
-	delete(s.acks, id)
+	if s.more != nil {
+		delete(s.more.acks, id)
+	}
 	s.mu.Unlock()
 }
 
@@ -490,25 +590,34 @@ func (s *Socket) onClose(reason DisconnectReason, _ bool) {
 		return
 	}
 	s.connected = false
-	disconnecting := s.onDisconnecting
+	var disconnecting []func(DisconnectReason)
+	pid := ""
+	if x := s.more; x != nil {
+		disconnecting, pid = x.onDisconnecting, x.pid
+	}
 	s.mu.Unlock()
 	for _, h := range disconnecting {
 		safeCall(s.nsp.srv, func() { h(reason) })
 	}
-	if s.pid != "" && reason.recoverable() {
+	if pid != "" && reason.recoverable() {
 		var data json.RawMessage
 		if d := s.Data(); d != nil {
 			data, _ = json.Marshal(d)
 		}
-		s.nsp.adapter.PersistSession(adapter.Session{SID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: data})
+		s.nsp.adapter.PersistSession(adapter.Session{SID: s.id, PID: pid, Rooms: s.Rooms(), Data: data})
 	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.client.removeSocket(s)
+	var (
+		acks       map[uint64]func(*parser.Packet, error)
+		disconnect []func(DisconnectReason)
+	)
 	s.mu.Lock()
-	acks := s.acks
-	s.acks = nil
-	disconnect := s.onDisconnect
+	if x := s.more; x != nil {
+		acks, disconnect = x.acks, x.onDisconnect
+		x.acks = nil
+	}
 	s.mu.Unlock()
 	for _, f := range acks {
 		f(nil, ErrDisconnected)
