@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Idle WebSocket connections park here instead of keeping a reader
@@ -150,9 +151,11 @@ type rawOp struct {
 	peekFn     func(uintptr) bool
 	registerFn func(uintptr)
 	writeFn    func(uintptr) bool
+	writevFn   func(uintptr) bool
 
-	wbuf []byte // write: what to write
-	wn   int    // write: how much was written
+	wbuf []byte          // write: what to write
+	wn   int             // write, writev: how much was written
+	iov  []syscall.Iovec // writev: the frames to write
 
 	buf   [1]byte
 	ready bool // peek: a read would not block
@@ -167,6 +170,7 @@ var rawOps = sync.Pool{New: func() any {
 	o.peekFn = o.peek
 	o.registerFn = o.registerRaw
 	o.writeFn = o.write
+	o.writevFn = o.writev
 	return o
 }}
 
@@ -195,6 +199,62 @@ func (c *wsConn) tryWrite(b []byte) int {
 	c.raw.Write(o.writeFn)
 	n := o.wn
 	o.wbuf = nil
+	rawOps.Put(o)
+	return n
+}
+
+// iovMax is Linux's limit on the buffers of one writev (IOV_MAX).
+const iovMax = 1024
+
+func (o *rawOp) writev(fd uintptr) bool {
+	iov := o.iov
+	for len(iov) > 0 {
+		k := min(len(iov), iovMax)
+		m, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 || int(m) <= 0 {
+			break // EAGAIN (buffer full) or an error: the caller goes on
+		}
+		o.wn += int(m)
+		for n := uint64(m); n > 0; { // skip what was written
+			if n >= iov[0].Len {
+				n -= iov[0].Len
+				iov = iov[1:]
+				continue
+			}
+			iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
+			iov[0].Len -= n
+			n = 0
+		}
+	}
+	return true // never wait here
+}
+
+// tryWritev is tryWrite for several frames, written with as few writev
+// calls as the socket allows. It returns how many bytes were written.
+func (c *wsConn) tryWritev(frames [][]byte) int {
+	if c.raw == nil {
+		return 0
+	}
+	o := rawOps.Get().(*rawOp)
+	for _, f := range frames {
+		if len(f) > 0 {
+			v := syscall.Iovec{Base: &f[0]}
+			v.SetLen(len(f))
+			o.iov = append(o.iov, v)
+		}
+	}
+	o.wn = 0
+	c.raw.Write(o.writevFn)
+	n := o.wn
+	clear(o.iov) // drop the references to the frames
+	if cap(o.iov) > iovMax {
+		o.iov = nil
+	} else {
+		o.iov = o.iov[:0]
+	}
 	rawOps.Put(o)
 	return n
 }

@@ -9,3 +9,5 @@ func (c *wsConn) park(*Session) bool { return false }
 func (c *wsConn) unpark() {}
 
 func (c *wsConn) tryWrite([]byte) int { return 0 }
+
+func (c *wsConn) tryWritev([][]byte) int { return 0 }

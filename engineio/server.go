@@ -33,6 +33,7 @@ type Server struct {
 	mu       sync.RWMutex // guards sessions
 	sessions map[string]*Session
 
+	flusher *flusher       // writes WebSocket queues (flush.go)
 	closing atomic.Bool    // Shutdown has begun: no new sessions
 	wg      sync.WaitGroup // every goroutine the server starts
 }
@@ -73,6 +74,7 @@ func NewServer(cfg Config, onSession func(*Session)) (*Server, error) {
 		path:           cfg.path(),
 		sessions:       make(map[string]*Session),
 	}
+	s.flusher = newFlusher(s)
 	return s, nil
 }
 

@@ -42,7 +42,7 @@ type wsConn struct {
 	writeMu sync.Mutex
 
 	// Guarded by the owning session's mu.
-	writing  bool   // a writer goroutine is running
+	writing  bool   // a writer (flusher worker or goroutine) has the queue
 	closing  bool   // write the close frame and close once the queue is drained
 	closeMsg []byte // close frame to send when closing
 }
@@ -108,17 +108,20 @@ func (c *wsConn) writeDirect(frame []byte, timeout time.Duration) error {
 	return err
 }
 
-// startWriterLocked starts the writer if it is not running.
+// startWriterLocked makes sure a writer will write the queue: a flusher
+// worker (flush.go), or for connections that cannot be written without
+// blocking, a goroutine of the connection's own.
 // The caller holds s.mu.
 func (c *wsConn) startWriterLocked(s *Session) {
 	if c.writing {
 		return
 	}
 	c.writing = true
-	// As goTracked, without its second closure: this runs once per
-	// delivery in an unbatched broadcast.
-	s.srv.wg.Add(1)
-	go c.writeLoop(s)
+	if c.raw != nil {
+		s.srv.flusher.add(s, c)
+		return
+	}
+	c.handOffLocked(s)
 }
 
 // closeLocked ends the connection: gracefully after the queue drains, or now.
@@ -142,6 +145,12 @@ var iovecPool = sync.Pool{New: func() any { return new(net.Buffers) }}
 // in srv.wg.
 func (c *wsConn) writeLoop(s *Session) {
 	defer s.srv.wg.Done()
+	c.drainQueue(s)
+}
+
+// drainQueue is writeLoop's body: the caller holds the writer role
+// (c.writing), which drainQueue gives up when the queue is empty.
+func (c *wsConn) drainQueue(s *Session) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.ws != c {
@@ -160,16 +169,22 @@ func (c *wsConn) writeLoop(s *Session) {
 		err := c.writeBatch(batch, s)
 		s.recycle(batch)
 		if err != nil {
-			s.mu.Lock()
-			c.writing = false
-			s.mu.Unlock()
-			// closeWith closes the connection; closing it first would let the
-			// reader report "transport close" for what is a write failure.
-			s.closeWith(ReasonTransportError, false)
-			c.close()
+			c.writeFailed(s)
 			return
 		}
 	}
+}
+
+// writeFailed gives up the writer role after a failed write and closes the
+// session.
+func (c *wsConn) writeFailed(s *Session) {
+	s.mu.Lock()
+	c.writing = false
+	s.mu.Unlock()
+	// closeWith closes the connection; closing it first would let the
+	// reader report "transport close" for what is a write failure.
+	s.closeWith(ReasonTransportError, false)
+	c.close()
 }
 
 // writeBatch writes the frames of batch in one system call: write for one

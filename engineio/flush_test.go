@@ -1,0 +1,112 @@
+package engineio
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// TestFlusherBroadcastOrder broadcasts numbered messages to many WebSocket
+// sessions from one goroutine while the clients read at different speeds,
+// so that some sessions are written by the flusher workers, some coalesce
+// several frames per writev, and some fill their socket buffer and go on in
+// a goroutine of their own (finishWrite). Every client must get every
+// message, once, in order.
+func TestFlusherBroadcastOrder(t *testing.T) {
+	const (
+		clients  = 24
+		messages = 3000
+		size     = 1500
+	)
+	e := newEnv(t, Config{MaxBufferedBytes: 64 << 20}, func(*Session) {})
+	conns := make([]*wsClient, clients)
+	sessions := make([]*Session, clients)
+	for i := range conns {
+		conns[i] = e.dialWS("EIO=4&transport=websocket")
+		sessions[i] = e.session(conns[i].readOpen().SID)
+	}
+
+	pad := bytes.Repeat([]byte("x"), size)
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%3 == 0 {
+				time.Sleep(300 * time.Millisecond) // let the socket buffer fill
+			}
+			for want := 0; want < messages; want++ {
+				c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				f, err := ws.ReadFrame(c.r)
+				if err != nil {
+					errs <- fmt.Errorf("client %d: message %d: %v", i, want, err)
+					return
+				}
+				// "4<n> xxx…": the message packet's data is "<n> <pad>".
+				num, _, _ := bytes.Cut(f.Payload[1:], []byte(" "))
+				if got, err := strconv.Atoi(string(num)); err != nil || got != want {
+					errs <- fmt.Errorf("client %d: got message %q, want %d", i, num, want)
+					return
+				}
+			}
+		}()
+	}
+	for n := 0; n < messages; n++ {
+		m := NewMessage(append(strconv.AppendInt(nil, int64(n), 10), append([]byte(" "), pad...)...), false)
+		for _, s := range sessions {
+			if err := s.Send(m); err != nil {
+				t.Fatalf("Send %d: %v", n, err)
+			}
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestFlusherSlowClientDoesNotBlockOthers fills one client's socket buffer
+// (it never reads) and checks that another session still gets its
+// messages at once: the flusher hands the stuck session to a goroutine of
+// its own instead of waiting for it.
+func TestFlusherSlowClientDoesNotBlockOthers(t *testing.T) {
+	e := newEnv(t, Config{MaxBufferedBytes: 256 << 20, WriteTimeout: 30 * time.Second}, func(*Session) {})
+	stuck := e.dialWS("EIO=4&transport=websocket")
+	stuckSess := e.session(stuck.readOpen().SID)
+	live := e.dialWS("EIO=4&transport=websocket")
+	liveSess := e.session(live.readOpen().SID)
+
+	big := NewMessage(bytes.Repeat([]byte("y"), 64<<10), false)
+	for i := 0; i < 400; i++ { // 25 MB: far more than loopback socket buffers take
+		if err := stuckSess.Send(big); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		if err := liveSess.Send(NewMessage([]byte("ping "+strconv.Itoa(i)), false)); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		start := time.Now()
+		live.expectText("4ping " + strconv.Itoa(i))
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("message %d took %v behind a stuck client", i, d)
+		}
+	}
+	// The stuck client still gets everything once it reads.
+	for i := 0; i < 400; i++ {
+		f, err := stuck.readFrame(10 * time.Second)
+		if err != nil {
+			t.Fatalf("stuck client, frame %d: %v", i, err)
+		}
+		if len(f.Payload) != 1+64<<10 {
+			t.Fatalf("stuck client, frame %d: %d bytes", i, len(f.Payload))
+		}
+	}
+}
