@@ -37,6 +37,8 @@ type Namespace struct {
 	onConnection   []func(*Socket)
 	serverHandlers map[string]func(*Event)
 	serverAny      []func(*Event)
+
+	handlerTables handlerTables // handler slices shared by the sockets
 }
 
 var _ adapter.Namespace = (*Namespace)(nil)
@@ -349,7 +351,7 @@ func (n *Namespace) add(c *client, auth json.RawMessage) {
 		}
 		safeCall(n.srv, func() { h(s) })
 	}
-	s.trimHandlers()
+	s.shareHandlers()
 }
 
 func (n *Namespace) runMiddlewares(s *Socket) (err error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,21 +107,17 @@ type Socket struct {
 	client *client
 	conn   *engineio.Session
 
-	mu        sync.Mutex // guards the fields below
-	connected bool
-	recovered bool // set before the socket is shared, then read-only
-	// handlers are the event handlers, sorted by event name. A socket
-	// usually has a dozen or so: a slice of exactly that size costs less
-	// than a map (288 B against about 490 B for 12).
+	mu             sync.Mutex // guards the fields below
+	connected      bool
+	recovered      bool // set before the socket is shared, then read-only
+	sharedHandlers bool // see handlers
+	// handlers are the event handlers, sorted by event name: a socket
+	// usually has a dozen or so, and a slice costs less than a map (288 B
+	// against about 490 B for 12). With sharedHandlers the slice is
+	// shared with other sockets (handlers.go) and must not be modified.
 	handlers  []handler
 	handshake *Handshake   // built on first use
 	more      *socketExtra // made on first use
-}
-
-// handler is one event handler of a socket.
-type handler struct {
-	event string
-	fn    func(*Event)
 }
 
 // socketExtra holds the socket state that many sockets never use. It is
@@ -278,30 +273,14 @@ func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
 
 // On sets the handler of an event. A later call for the same event
 // replaces the handler.
+//
+// Handlers that find their socket with Event.Socket, rather than capturing
+// it, can be made once and given to every socket: sockets with the same
+// handlers then share one table instead of holding a copy each, which
+// matters when many connections sit idle.
 func (s *Socket) On(event string, h func(*Event)) {
 	s.mu.Lock()
-	i, found := s.handlerIndexLocked(event)
-	if found {
-		s.handlers[i].fn = h
-	} else {
-		s.handlers = slices.Insert(s.handlers, i, handler{event, h})
-	}
-	s.mu.Unlock()
-}
-
-// handlerIndexLocked finds event's handler in s.handlers, or where it goes.
-func (s *Socket) handlerIndexLocked(event string) (int, bool) {
-	return slices.BinarySearchFunc(s.handlers, event, func(h handler, e string) int { return strings.Compare(h.event, e) })
-}
-
-// trimHandlers gives the handler slice its exact size. It runs once the
-// connection handlers, which register most handlers, are done: append grows
-// the slice in steps, and 12 handlers would keep room for 16.
-func (s *Socket) trimHandlers() {
-	s.mu.Lock()
-	if cap(s.handlers) > len(s.handlers) {
-		s.handlers = slices.Clone(s.handlers)
-	}
+	s.setHandlerLocked(event, h)
 	s.mu.Unlock()
 }
 
@@ -526,9 +505,7 @@ func (s *Socket) onEvent(pkt *parser.Packet) {
 	if x := s.more; x != nil {
 		mws, anys = x.middlewares, x.anyHandlers
 	}
-	if i, found := s.handlerIndexLocked(name); found {
-		h = s.handlers[i].fn
-	}
+	h = s.handlerLocked(name)
 	s.mu.Unlock()
 	for _, m := range mws {
 		var err error
