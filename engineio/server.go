@@ -2,7 +2,6 @@ package engineio
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -227,17 +226,6 @@ func isWebSocketUpgrade(r *http.Request) bool {
 		headerContainsToken(r.Header, "Connection", "upgrade")
 }
 
-func headerContainsToken(h http.Header, name, token string) bool {
-	for _, v := range h[http.CanonicalHeaderKey(name)] {
-		for _, part := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // handshake opens a new session on the requested transport.
 func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string, protocol int, b64 bool) {
 	if srv.closing.Load() {
@@ -248,14 +236,6 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 	if allow := srv.cfg.AllowRequest; allow != nil {
 		if err := allow(r); err != nil {
 			writeRequestError(w, ErrForbidden, err.Error())
-			return
-		}
-	}
-	var c *wsConn
-	if transport == TransportWebSocket {
-		var err error
-		if c, err = acceptWebSocket(w, r); err != nil {
-			srv.log.Debug("engineio: websocket handshake failed", "err", err, "remote", r.RemoteAddr)
 			return
 		}
 	}
@@ -276,18 +256,24 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 		},
 	}
 	open := srv.openPacket(s.id, transport)
-	if c != nil {
-		// The open packet is the first frame; hold the writer until the
-		// application handler has run so nothing it sends overtakes it.
+	var c *wsConn
+	var hello []byte
+	if transport == TransportWebSocket {
+		var err error
+		if c, hello, err = acceptWebSocket(w, r); err != nil {
+			srv.log.Debug("engineio: websocket handshake failed", "err", err, "remote", r.RemoteAddr)
+			return
+		}
+		// Hold the writer until the application handler has run and the
+		// open packet is out: what the handler sends must come after it.
 		s.ws = c
 		c.writing = true
-		s.queue = append(s.queue, open)
 	}
 	srv.mu.Lock()
 	if srv.closing.Load() {
 		srv.mu.Unlock()
 		if c != nil {
-			c.writeDirect(closeFrame(1001, "server shutting down"), srv.writeTimeout)
+			c.writeHello(hello, closeFrame(1001, "server shutting down"), srv.writeTimeout)
 			c.conn.Close()
 			return
 		}
@@ -296,9 +282,21 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 		return
 	}
 	srv.sessions[s.id] = s
+	if c != nil {
+		// This goroutine becomes the reader (below). Added under srv.mu,
+		// where Shutdown sees either the session or nothing.
+		srv.wg.Add(1)
+		defer srv.wg.Done()
+	}
 	srv.mu.Unlock()
 
 	srv.onSession(s)
+	if c != nil {
+		// The 101 response and the open packet leave in one write, before
+		// anything the handler queued (the writer is held until now).
+		// A failure shows in the reader.
+		c.writeHello(hello, open.webSocketFrame(protocol), srv.writeTimeout)
+	}
 
 	s.mu.Lock()
 	if s.state == stateOpen {
@@ -306,12 +304,18 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 	}
 	if c != nil {
 		c.writing = false
-		c.startWriterLocked(s)
+		if len(s.queue) > 0 || c.closing {
+			c.startWriterLocked(s)
+		}
 	}
 	s.mu.Unlock()
 
 	if c != nil {
-		srv.goTracked(func() { c.readLoop(s, false) })
+		// Read on this goroutine, whose stack has already grown through
+		// net/http and the application's handler: starting another would
+		// cost a goroutine and its stack growth per connection. The reader
+		// returns when the connection parks idle (netpoll_linux.go).
+		c.readLoop(s, false)
 		return
 	}
 	if srv.cfg.Cookie != nil {
@@ -324,8 +328,12 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 // probe, unless the session cannot upgrade, in which case the connection is
 // accepted and closed at once as in the reference server.
 func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, s *Session) {
-	c, err := acceptWebSocket(w, r)
+	c, hello, err := acceptWebSocket(w, r)
 	if err != nil {
+		return
+	}
+	if err := c.writeHello(hello, nil, srv.writeTimeout); err != nil {
+		c.conn.Close()
 		return
 	}
 	s.mu.Lock()
@@ -345,17 +353,23 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, s *Session) {
 
 // openPacket builds the handshake packet: 0{"sid":..,"upgrades":..,...}.
 func (srv *Server) openPacket(sid, transport string) *Message {
-	upgrades := []string{}
+	// Built by hand: it is on every handshake, and json.Marshal of a struct
+	// cost more than the rest of the packet's work. A session id is
+	// URL-safe (sid.go): it needs no escaping.
+	data := make([]byte, 0, 128)
+	data = append(data, `{"sid":"`...)
+	data = append(data, sid...)
+	data = append(data, `","upgrades":[`...)
 	if transport == TransportPolling && !srv.cfg.DisableUpgrades && srv.cfg.allows(TransportWebSocket) {
-		upgrades = append(upgrades, TransportWebSocket)
+		data = append(data, `"websocket"`...)
 	}
-	data, _ := json.Marshal(struct {
-		SID          string   `json:"sid"`
-		Upgrades     []string `json:"upgrades"`
-		PingInterval int64    `json:"pingInterval"`
-		PingTimeout  int64    `json:"pingTimeout"`
-		MaxPayload   int64    `json:"maxPayload"`
-	}{sid, upgrades, srv.pingInterval.Milliseconds(), srv.pingTimeout.Milliseconds(), srv.maxPayload})
+	data = append(data, `],"pingInterval":`...)
+	data = strconv.AppendInt(data, srv.pingInterval.Milliseconds(), 10)
+	data = append(data, `,"pingTimeout":`...)
+	data = strconv.AppendInt(data, srv.pingTimeout.Milliseconds(), 10)
+	data = append(data, `,"maxPayload":`...)
+	data = strconv.AppendInt(data, srv.maxPayload, 10)
+	data = append(data, '}')
 	return controlMessage(packetOpen, data)
 }
 

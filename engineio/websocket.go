@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -45,31 +44,6 @@ type wsConn struct {
 	writing  bool   // a writer (flusher worker or goroutine) has the queue
 	closing  bool   // write the close frame and close once the queue is drained
 	closeMsg []byte // close frame to send when closing
-}
-
-var upgrader = ws.HTTPUpgrader{}
-
-// acceptWebSocket completes the WebSocket handshake on a hijacked connection.
-func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
-	conn, rw, _, err := upgrader.Upgrade(r, w)
-	if err != nil {
-		return nil, err
-	}
-	c := &wsConn{conn: conn, rd: conn}
-	switch sc := conn.(type) {
-	case *net.TCPConn:
-		c.raw, _ = sc.SyscallConn()
-	case *net.UnixConn:
-		c.raw, _ = sc.SyscallConn()
-	}
-	if rw != nil && rw.Reader.Buffered() > 0 {
-		// The client pipelined frames after its request: read those first,
-		// then drop net/http's buffer.
-		early, _ := rw.Reader.Peek(rw.Reader.Buffered())
-		c.early = bytes.NewReader(append([]byte(nil), early...))
-		c.rd = io.MultiReader(c.early, conn)
-	}
-	return c, nil
 }
 
 // earlyDrained reports whether the bytes read ahead by the HTTP server have
