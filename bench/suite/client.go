@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,8 +26,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // clientFlags configure one load generator process.
@@ -60,7 +57,8 @@ type clientState struct {
 	cfg      *clientFlags
 	ctx      context.Context
 	httpc    *http.Client
-	dialers  []ws.Dialer
+	targets  []wsTarget         // per server in urls
+	srcs     []syscall.Sockaddr // WebSocket source addresses (-src), round-robin
 	received [numKinds]atomic.Int64
 	inWin    [numKinds]atomic.Int64 // messages whose send time lies in the phase window
 	lat      [numKinds]hist
@@ -132,7 +130,10 @@ func clientMain(args []string) error {
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st := newClientState(ctx, cfg)
+	st, err := newClientState(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	st.connectAll()
 	emitJSON(map[string]any{"event": "ready", "connected": st.open.Load(), "failed": st.failed.Load(), "pid": os.Getpid()})
 
@@ -198,7 +199,7 @@ type command struct {
 	Room     string  `json:"room"`      // broadcast to this room only (default: the whole namespace)
 }
 
-func newClientState(ctx context.Context, cfg *clientFlags) *clientState {
+func newClientState(ctx context.Context, cfg *clientFlags) (*clientState, error) {
 	st := &clientState{cfg: cfg, ctx: ctx, conns: make([]sioConn, cfg.n), newsByNode: make([]hist, len(cfg.urls))}
 	tr := &http.Transport{
 		MaxIdleConns:        4 * cfg.n,
@@ -207,16 +208,29 @@ func newClientState(ctx context.Context, cfg *clientFlags) *clientState {
 		DisableCompression:  true,
 	}
 	st.httpc = &http.Client{Transport: tr, Timeout: 90 * time.Second}
-	n := max(1, len(cfg.src))
-	for k := 0; k < n; k++ {
-		nd := &net.Dialer{}
-		if len(cfg.src) > 0 {
-			nd.LocalAddr = &net.TCPAddr{IP: cfg.src[k]}
-			nd.Control = bindAddressNoPort
+	for _, u := range cfg.urls {
+		tg, err := newWSTarget(u)
+		if err != nil {
+			return nil, fmt.Errorf("url %q: %v", u, err)
 		}
-		st.dialers = append(st.dialers, ws.Dialer{Timeout: 15 * time.Second, NetDial: nd.DialContext, ReadBufferSize: 1024, WriteBufferSize: 1024})
+		st.targets = append(st.targets, tg)
 	}
-	return st
+	for _, ip := range cfg.src {
+		sa, _, err := sockaddr(ip, 0)
+		if err != nil {
+			return nil, err
+		}
+		st.srcs = append(st.srcs, sa)
+	}
+	return st, nil
+}
+
+// srcAddr is the source address of WebSocket connection i (nil: any).
+func (st *clientState) srcAddr(i int) syscall.Sockaddr {
+	if len(st.srcs) == 0 {
+		return nil
+	}
+	return st.srcs[i%len(st.srcs)]
 }
 
 // connectAll opens every connection at cfg.rate with bounded concurrency.
@@ -305,12 +319,46 @@ func (st *clientState) dial(i int) (sioConn, func(), error) {
 	if st.cfg.transport == "polling" {
 		return dialPolling(st, node)
 	}
-	return dialWS(st, st.dialers[i%len(st.dialers)], node)
+	return dialWS(st, i, node)
 }
 
-// handle processes one Engine.IO packet from the server.
+// tally is what one read of one connection adds to the process's counts:
+// added once per read (addTally), not once per message, so the readers do
+// not each update shared counters for every frame.
+type tally struct {
+	w0, w1 int64 // the phase window (unix ns) when the read began
+	recv   [numKinds]int64
+	inWin  [numKinds]int64
+}
+
+func (st *clientState) addTally(t *tally) {
+	for k := range t.recv {
+		if t.recv[k] != 0 {
+			st.received[k].Add(t.recv[k])
+			t.recv[k] = 0
+		}
+		if t.inWin[k] != 0 {
+			st.inWin[k].Add(t.inWin[k])
+			t.inWin[k] = 0
+		}
+	}
+}
+
+// handle processes one Engine.IO packet from the server (polling).
 // node is the index in -urls of the server the connection talks to.
 func (st *clientState) handle(c sioConn, node int, p []byte) {
+	t := tally{w0: st.winStart.Load(), w1: st.winEnd.Load()}
+	st.handlePacket(c, node, p, &t)
+	st.addTally(&t)
+}
+
+// newsPrefix is how the suite's broadcasts start: the send time follows.
+var newsPrefix = []byte(`42["news",{"t":`)
+
+// handlePacket counts one packet into t and records its latency: receive
+// time − the scheduled send time "t" in its payload, if that lies in t's
+// window.
+func (st *clientState) handlePacket(c sioConn, node int, p []byte, t *tally) {
 	if len(p) == 0 {
 		return
 	}
@@ -335,13 +383,19 @@ func (st *clientState) handle(c sioConn, node int, p []byte) {
 		return
 	}
 	now := time.Now().UnixNano()
-	st.received[kind].Add(1)
-	t := payloadTime(p)
-	if t > 0 && t >= st.winStart.Load() && t <= st.winEnd.Load() {
-		st.inWin[kind].Add(1)
-		st.lat[kind].record((now - t) / 1000)
-		if kind == kindNews {
-			st.newsByNode[node].record((now - t) / 1000)
+	t.recv[kind]++
+	var ts int64
+	if kind == kindNews && bytes.HasPrefix(p, newsPrefix) {
+		ts = parseDigits(p[len(newsPrefix):])
+	} else {
+		ts = payloadTime(p)
+	}
+	if ts > 0 && ts >= t.w0 && ts <= t.w1 {
+		t.inWin[kind]++
+		st.lat[kind].record((now - ts) / 1000)
+		// With one server, its histogram is lat[news] (see runPhase).
+		if kind == kindNews && len(st.newsByNode) > 1 {
+			st.newsByNode[node].record((now - ts) / 1000)
 		}
 	}
 }
@@ -352,8 +406,13 @@ func payloadTime(p []byte) int64 {
 	if i < 0 {
 		return 0
 	}
+	return parseDigits(p[i+4:])
+}
+
+// parseDigits reads the decimal number at the start of p.
+func parseDigits(p []byte) int64 {
 	var v int64
-	for _, ch := range p[i+4:] {
+	for _, ch := range p {
 		if ch < '0' || ch > '9' {
 			break
 		}
@@ -384,6 +443,7 @@ func (st *clientState) runPhase(c command) map[string]any {
 	st.winStart.Store(c.Start)
 	st.winEnd.Store(end.UnixNano())
 	time.Sleep(time.Until(start))
+	pw := startProfWindow("phase")
 	var before [numKinds]int64
 	for k := range before {
 		before[k] = st.received[k].Load()
@@ -442,6 +502,7 @@ func (st *clientState) runPhase(c command) map[string]any {
 	for k := range during {
 		during[k] = st.received[k].Load() - before[k]
 	}
+	pw.end(map[string]any{"pub_rate": c.PubRate, "echo_rate": c.EchoRate, "frames": during[kindNews] + during[kindEcho] + during[kindAck]})
 	senders.Wait()
 	time.Sleep(time.Duration(c.DrainMs) * time.Millisecond)
 	out := map[string]any{"event": "phase", "sent_pub": sentPub.Load(), "sent_echo": sentEcho.Load(), "open": st.open.Load(), "drops": st.drops.Load()}
@@ -452,8 +513,12 @@ func (st *clientState) runPhase(c command) map[string]any {
 		lat[kindNames[k]] = st.lat[k].snapshot()
 	}
 	var byNode []map[int]uint64
-	for k := range st.newsByNode {
-		byNode = append(byNode, st.newsByNode[k].snapshot())
+	if len(st.newsByNode) == 1 {
+		byNode = append(byNode, lat[kindNames[kindNews]]) // one server: the same messages
+	} else {
+		for k := range st.newsByNode {
+			byNode = append(byNode, st.newsByNode[k].snapshot())
+		}
 	}
 	out["recv"], out["in_win"], out["lat"], out["news_by_node"] = recv, win, lat, byNode
 	return out
@@ -465,6 +530,7 @@ func (st *clientState) runChurn(c command) map[string]any {
 	start := time.Unix(0, c.Start)
 	end := start.Add(time.Duration(c.DurMs) * time.Millisecond)
 	time.Sleep(time.Until(start))
+	pw := startProfWindow("churn")
 	var ok, fail atomic.Int64
 	var h hist
 	var wg sync.WaitGroup
@@ -488,6 +554,7 @@ func (st *clientState) runChurn(c command) map[string]any {
 		}(w)
 	}
 	wg.Wait()
+	pw.end(map[string]any{"handshakes": ok.Load(), "failed": fail.Load()})
 	return map[string]any{"event": "churn", "ok": ok.Load(), "failed": fail.Load(), "lat": h.snapshot()}
 }
 
@@ -550,156 +617,6 @@ func checkLoopbackURL(u string) error {
 		return fmt.Errorf("url %q: not a loopback address", u)
 	}
 	return nil
-}
-
-// ---- WebSocket transport ----
-
-type wsConn struct {
-	node int
-	c    net.Conn
-	r    *bufio.Reader
-	mu   sync.Mutex // writes: the reader answers pings while senders send
-	out  []byte
-	hdr  [ws.MaxHeaderSize]byte
-}
-
-// dialWS makes a WebSocket-only Socket.IO connection: upgrade, "0{...}",
-// "40", "40{...}".
-func dialWS(st *clientState, d ws.Dialer, node int) (sioConn, func(), error) {
-	u := "ws" + strings.TrimPrefix(st.cfg.urls[node], "http") + "/socket.io/?EIO=4&transport=websocket"
-	c, br, _, err := d.Dial(st.ctx, u)
-	if err != nil {
-		return nil, nil, err
-	}
-	var rd io.Reader = c
-	if br != nil {
-		rd = io.MultiReader(br, c)
-	}
-	wc := &wsConn{c: c, r: bufio.NewReaderSize(rd, 512), node: node}
-	c.SetDeadline(time.Now().Add(15 * time.Second))
-	fail := func(err error) (sioConn, func(), error) { c.Close(); return nil, nil, err }
-	if err := wc.await(st, '0'); err != nil {
-		return fail(err)
-	}
-	if err := wc.send([]byte("40")); err != nil {
-		return fail(err)
-	}
-	if err := wc.await(st, '4'); err != nil {
-		return fail(err)
-	}
-	c.SetDeadline(time.Time{})
-	return wc, func() { wc.serve(st) }, nil
-}
-
-// await reads packets until one starts with want ('0': open; '4': the
-// CONNECT answer "40").
-func (w *wsConn) await(st *clientState, want byte) error {
-	for {
-		p, err := w.next()
-		if err != nil {
-			return err
-		}
-		if len(p) > 0 && p[0] == want && (want != '4' || (len(p) > 1 && p[1] == '0')) {
-			return nil
-		}
-		if len(p) > 1 && p[0] == '4' && p[1] == '4' {
-			return fmt.Errorf("connect_error: %.60s", p)
-		}
-		st.handle(w, w.node, p)
-	}
-}
-
-func (w *wsConn) serve(st *clientState) {
-	for {
-		p, err := w.next()
-		if err != nil {
-			return
-		}
-		if len(p) > 0 && p[0] == '1' {
-			return
-		}
-		st.handle(w, w.node, p)
-	}
-}
-
-// next returns the next text or binary message (control frames handled).
-func (w *wsConn) next() ([]byte, error) {
-	var msg []byte
-	for {
-		h, err := ws.ReadHeaderBuffer(w.r, w.hdr[:2])
-		if err != nil {
-			return nil, err
-		}
-		if h.Length > 16<<20 {
-			return nil, errors.New("frame too large")
-		}
-		payload := make([]byte, h.Length)
-		if _, err := io.ReadFull(w.r, payload); err != nil {
-			return nil, err
-		}
-		if h.Masked {
-			ws.Cipher(payload, h.Mask, 0)
-		}
-		switch h.OpCode {
-		case ws.OpPing:
-			w.frame(ws.OpPong, payload)
-			continue
-		case ws.OpClose:
-			return nil, io.EOF
-		case ws.OpPong:
-			continue
-		}
-		msg = append(msg, payload...)
-		if h.Fin {
-			return msg, nil
-		}
-	}
-}
-
-func (w *wsConn) send(p []byte) error { return w.frame(ws.OpText, p) }
-
-func (w *wsConn) frame(op ws.OpCode, p []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	buf := append(w.out[:0], 0x80|byte(op))
-	switch n := len(p); {
-	case n < 126:
-		buf = append(buf, 0x80|byte(n))
-	case n <= 0xffff:
-		buf = append(buf, 0x80|126)
-		buf = binary.BigEndian.AppendUint16(buf, uint16(n))
-	default:
-		buf = append(buf, 0x80|127)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
-	}
-	var mask [4]byte
-	binary.LittleEndian.PutUint32(mask[:], rand.Uint32())
-	buf = append(buf, mask[:]...)
-	s := len(buf)
-	buf = append(buf, p...)
-	ws.Cipher(buf[s:], mask, 0)
-	_, err := w.c.Write(buf)
-	if cap(buf) <= 2048 {
-		w.out = buf[:0]
-	} else {
-		w.out = nil
-	}
-	return err
-}
-
-func (w *wsConn) close() { w.c.Close() }
-
-// bindAddressNoPort sets IP_BIND_ADDRESS_NO_PORT (24, linux/in.h) so the
-// kernel picks the ephemeral port at connect time (see bench/loadgen).
-func bindAddressNoPort(network, address string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, 24, 1)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 // ---- HTTP long-polling transport ----
