@@ -44,7 +44,7 @@ func NewLocal(nsp Namespace, cfg MemoryConfig) *Memory {
 func (m *Memory) HasRoom(room string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.rooms[room].len() > 0
+	return m.roomLenLocked(room) > 0
 }
 
 // Targets returns the ids of the local sockets that opts selects.
@@ -57,10 +57,12 @@ type Memory struct {
 	recovery time.Duration
 
 	mu sync.RWMutex // guards rooms and sids
-	// rooms holds the members of every room. Most rooms have one member
-	// (every socket is alone in the room named by its id), so a roomSet
-	// holds one member without a map: a map per socket was the largest part
-	// of the adapter's memory per idle connection.
+	// rooms holds the members of every room, but for one membership: a
+	// socket in the room named by its id (every socket joins it on
+	// connect) is recorded in sids only. That room seldom has another
+	// member, and an entry per socket here was the largest part of the
+	// adapter's memory per idle connection. Most other rooms have one
+	// member too, so a roomSet holds one member without a map.
 	rooms map[string]roomSet
 	// sids holds the rooms of every socket, usually a handful: a slice
 	// costs less than a set.
@@ -108,6 +110,9 @@ func (m *Memory) AddAll(id string, rooms ...string) {
 			continue
 		}
 		joined = append(joined, r)
+		if r == id {
+			continue // its own room: recorded in joined only (see rooms)
+		}
 		set := m.rooms[r]
 		set.add(id)
 		m.rooms[r] = set
@@ -127,7 +132,9 @@ func (m *Memory) Del(id, room string) {
 			m.sids[id] = slices.Delete(joined, i, i+1)
 		}
 	}
-	m.delMemberLocked(room, id)
+	if room != id {
+		m.delMemberLocked(room, id)
+	}
 }
 
 func (m *Memory) delMemberLocked(room, id string) {
@@ -147,7 +154,9 @@ func (m *Memory) DelAll(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range m.sids[id] {
-		m.delMemberLocked(r, id)
+		if r != id {
+			m.delMemberLocked(r, id)
+		}
 	}
 	delete(m.sids, id)
 }
@@ -177,9 +186,14 @@ func (m *Memory) Sockets(rooms ...string) []string {
 func (m *Memory) Rooms() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.rooms))
+	out := make([]string, 0, len(m.rooms)+len(m.sids))
 	for r := range m.rooms {
 		out = append(out, r)
+	}
+	for id := range m.sids {
+		if _, listed := m.rooms[id]; !listed && m.inOwnRoomLocked(id) {
+			out = append(out, id)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -192,7 +206,7 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 	defer m.mu.RUnlock()
 	excluded := func(id string) bool {
 		for _, r := range opts.Except {
-			if m.rooms[r].has(id) {
+			if m.hasLocked(r, id) {
 				return true
 			}
 		}
@@ -209,9 +223,9 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 		return out
 	}
 	if len(opts.Rooms) == 1 {
-		members := m.rooms[opts.Rooms[0]]
-		out = make([]string, 0, members.len())
-		for id := range members.all() {
+		room := opts.Rooms[0]
+		out = make([]string, 0, m.roomLenLocked(room))
+		for id := range m.membersLocked(room) {
 			if !excluded(id) {
 				out = append(out, id)
 			}
@@ -220,7 +234,7 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 	}
 	seen := make(map[string]struct{})
 	for _, r := range opts.Rooms {
-		for id := range m.rooms[r].all() {
+		for id := range m.membersLocked(r) {
 			if _, dup := seen[id]; dup {
 				continue
 			}
@@ -231,6 +245,42 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 		}
 	}
 	return out
+}
+
+// inOwnRoomLocked reports whether socket id is in the room named by its id.
+func (m *Memory) inOwnRoomLocked(id string) bool {
+	return slices.Contains(m.sids[id], id)
+}
+
+// hasLocked reports whether socket id is in room.
+func (m *Memory) hasLocked(room, id string) bool {
+	if id == room {
+		return m.inOwnRoomLocked(id)
+	}
+	return m.rooms[room].has(id)
+}
+
+// roomLenLocked returns the number of members of room.
+func (m *Memory) roomLenLocked(room string) int {
+	n := m.rooms[room].len()
+	if m.inOwnRoomLocked(room) {
+		n++
+	}
+	return n
+}
+
+// membersLocked yields the members of room.
+func (m *Memory) membersLocked(room string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if m.inOwnRoomLocked(room) && !yield(room) {
+			return
+		}
+		for id := range m.rooms[room].all() {
+			if !yield(id) {
+				return
+			}
+		}
+	}
 }
 
 // Broadcast implements Adapter. With recovery on, an event without an ack

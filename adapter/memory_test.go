@@ -194,3 +194,64 @@ func TestMemoryDeliverPanic(t *testing.T) {
 		t.Fatalf("%d deliveries after a panic, want 1", len(nsp.data))
 	}
 }
+
+// TestMemoryOwnRoom checks the room named by a socket's id, whose
+// membership of that socket the in-memory adapter records apart from the
+// other rooms: alone, shared with sockets that join it, left, and removed.
+func TestMemoryOwnRoom(t *testing.T) {
+	a := adapter.NewLocal(&fakeNsp{}, adapter.MemoryConfig{})
+	ctx := t.Context()
+	ids := func(opts adapter.BroadcastOptions) []string {
+		t.Helper()
+		got, err := a.SocketIDs(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		return got
+	}
+	check := func(what string, got, want []string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s = %q, want %q", what, got, want)
+		}
+	}
+	a.AddAll("a", "a")
+	a.AddAll("b", "b", "r")
+	check("Rooms", a.Rooms(), []string{"a", "b", "r"})
+	check("to a", ids(adapter.BroadcastOptions{Rooms: []string{"a"}}), []string{"a"})
+	check("except a", ids(adapter.BroadcastOptions{Except: []string{"a"}}), []string{"b"})
+	check("to a, b", ids(adapter.BroadcastOptions{Rooms: []string{"a", "b"}}), []string{"a", "b"})
+	check("to a, b except b", ids(adapter.BroadcastOptions{Rooms: []string{"a", "b"}, Except: []string{"b"}}), []string{"a"})
+
+	// b joins the room named a: both are in it.
+	a.AddAll("b", "a")
+	check("to a after b joined it", ids(adapter.BroadcastOptions{Rooms: []string{"a"}}), []string{"a", "b"})
+	check("except a after b joined it", ids(adapter.BroadcastOptions{Except: []string{"a"}}), nil)
+	check("Rooms", a.Rooms(), []string{"a", "b", "r"})
+	check("b's rooms", a.SocketRooms("b"), []string{"a", "b", "r"})
+
+	// a leaves its own room: b stays in it.
+	a.Del("a", "a")
+	check("to a after a left it", ids(adapter.BroadcastOptions{Rooms: []string{"a"}}), []string{"b"})
+	check("a's rooms", a.SocketRooms("a"), []string{})
+	if !a.HasRoom("a") {
+		t.Error("HasRoom(a) = false with b in it")
+	}
+	a.Del("b", "a")
+	if a.HasRoom("a") {
+		t.Error("HasRoom(a) = true with nobody in it")
+	}
+	check("Rooms", a.Rooms(), []string{"b", "r"})
+	check("every socket", ids(adapter.BroadcastOptions{}), []string{"a", "b"})
+
+	// Back in its own room, then gone.
+	a.AddAll("a", "a")
+	check("to a after a joined again", ids(adapter.BroadcastOptions{Rooms: []string{"a"}}), []string{"a"})
+	a.DelAll("a")
+	a.DelAll("b")
+	check("Rooms after DelAll", a.Rooms(), []string{})
+	if a.HasRoom("a") || a.HasRoom("b") || a.HasRoom("r") {
+		t.Error("a room is left after DelAll")
+	}
+}
