@@ -145,16 +145,15 @@ func (s *Socket) extraLocked() *socketExtra {
 
 var _ adapter.LocalSocket = (*Socket)(nil)
 
-// emptyAuth is the auth payload of a CONNECT packet that carries none.
-var emptyAuth = json.RawMessage("{}")
-
 func newSocket(n *Namespace, c *client, auth json.RawMessage, restored *adapter.RestoredSession) *Socket {
 	s := &Socket{
 		nsp:    n,
 		client: c,
 		conn:   c.conn,
 	}
-	if len(auth) > 0 && string(auth) != string(emptyAuth) {
+	// The auth payload is kept for Handshake unless it is {} (also what a
+	// CONNECT without payload gets), which Handshake makes again.
+	if len(auth) > 0 && string(auth) != "{}" {
 		s.extraLocked().auth = auth
 	}
 	switch {
@@ -197,7 +196,7 @@ func (s *Socket) Handshake() *Handshake {
 		// Built on first use: the Engine.IO session keeps the request's
 		// details, and many applications never ask for them.
 		hs := s.conn.Handshake()
-		auth := emptyAuth
+		auth := json.RawMessage("{}") // a copy of its own, as any other payload
 		if s.more != nil && s.more.auth != nil {
 			auth = s.more.auth
 		}
