@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+	"weak"
 )
 
 // handler is one event handler of a socket.
@@ -20,31 +21,46 @@ type handler struct {
 // instead of a copy of its own (288 B for 12 handlers).
 type handlerTables struct {
 	mu     sync.Mutex
-	tables [][]handler // immutable, at most maxHandlerTables
-	next   int         // the entry to replace when tables is full
+	tables [maxHandlerTables]sharedTable
+	next   int // the entry to replace when every entry is in use
 }
 
-// maxHandlerTables bounds the tables a namespace keeps: a few distinct
-// handler sets are common, an unbounded number would be a leak.
+// maxHandlerTables bounds the tables a namespace looks for: a few distinct
+// handler sets are common.
 const maxHandlerTables = 8
+
+// sharedTable is a kept handler slice, held weakly: it lives only as long
+// as a socket uses it, so the namespace keeps no closed socket's handlers
+// (nor what they capture) alive.
+type sharedTable struct {
+	first weak.Pointer[handler]
+	n     int
+}
 
 // intern returns an immutable slice equal to hs: a kept one, or a new
 // exact-size copy that is kept for the next sockets.
 func (t *handlerTables) intern(hs []handler) []handler {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, kept := range t.tables {
-		if sameHandlers(kept, hs) {
+	free := -1
+	for i, e := range t.tables {
+		p := e.first.Value()
+		if p == nil {
+			if free < 0 {
+				free = i
+			}
+			continue
+		}
+		if kept := unsafe.Slice(p, e.n); sameHandlers(kept, hs) {
 			return kept
 		}
 	}
 	kept := slices.Clone(hs)
-	if len(t.tables) < maxHandlerTables {
-		t.tables = append(t.tables, kept)
-	} else {
-		t.tables[t.next] = kept
+	if free < 0 {
+		free = t.next
 		t.next = (t.next + 1) % maxHandlerTables
 	}
+	t.tables[free] = sharedTable{first: weak.Make(&kept[0]), n: len(kept)}
 	return kept
 }
 

@@ -1,6 +1,9 @@
 package herald
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 func TestSameFunc(t *testing.T) {
 	n := 0
@@ -15,21 +18,30 @@ func TestSameFunc(t *testing.T) {
 	}
 }
 
-func TestHandlerTablesBounded(t *testing.T) {
+func TestHandlerTables(t *testing.T) {
 	var tables handlerTables
-	for i := range 3 * maxHandlerTables {
-		fn := func(*Event) { _ = i }
-		hs := []handler{{"a", fn}}
-		if got := tables.intern(hs); !sameHandlers(got, hs) {
-			t.Fatalf("intern returned %v for %v", got, hs)
+	func() {
+		// More distinct sets than are kept: each gets an equal copy.
+		for i := range 3 * maxHandlerTables {
+			fn := func(*Event) { _ = i }
+			hs := []handler{{"a", fn}}
+			if got := tables.intern(hs); !sameHandlers(got, hs) {
+				t.Fatalf("intern returned %v for %v", got, hs)
+			}
 		}
+		// An equal set is shared.
+		first := tables.intern([]handler{{"a", nil}, {"b", nil}})
+		if again := tables.intern([]handler{{"a", nil}, {"b", nil}}); &again[0] != &first[0] {
+			t.Fatal("an equal handler set was not shared")
+		}
+	}()
+	// Sets that no socket uses any more are not kept alive.
+	for range 3 {
+		runtime.GC()
 	}
-	if len(tables.tables) != maxHandlerTables {
-		t.Fatalf("%d tables kept, want %d", len(tables.tables), maxHandlerTables)
-	}
-	hs := []handler{{"a", nil}, {"b", nil}}
-	first := tables.intern(hs)
-	if again := tables.intern([]handler{{"a", nil}, {"b", nil}}); &again[0] != &first[0] {
-		t.Fatal("an equal handler set was not shared")
+	for i, e := range tables.tables {
+		if e.first.Value() != nil {
+			t.Errorf("table %d is still alive with no user", i)
+		}
 	}
 }
