@@ -2,6 +2,7 @@ package herald_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -34,14 +35,16 @@ func BenchmarkIdleSocketIO(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		// As many handlers as interop/testserver registers, the
-		// application idlemem measures, made once as it does: they find
-		// their socket with Event.Socket.
+		// What interop/testserver, the application idlemem measures, does
+		// for each socket: an "auth" event from the handshake, then as many
+		// handlers as it registers, made once as it does (they find their
+		// socket with Event.Socket).
 		handlers := make([]func(*herald.Event), len(idleEvents))
 		for i, name := range idleEvents {
 			handlers[i] = func(e *herald.Event) { e.Socket().Emit(name+"-back", e.Args.Values()...) }
 		}
 		srv.OnConnection(func(s *herald.Socket) {
+			s.Emit("auth", json.RawMessage(s.Handshake().Auth))
 			for i, name := range idleEvents {
 				s.On(name, handlers[i])
 			}

@@ -30,17 +30,19 @@ var clientProf struct {
 type profWindow struct {
 	op   string
 	seq  int
-	cpu0 time.Duration
+	usr0 time.Duration
+	sys0 time.Duration
 	t0   time.Time
 	f    *os.File
 }
 
-func processCPU() time.Duration {
+// processCPU is the process's user and system (kernel) CPU time so far.
+func processCPU() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // startProfWindow begins a window's profile (nil when profiling is off).
@@ -60,7 +62,8 @@ func startProfWindow(op string) *profWindow {
 	} else if f != nil {
 		f.Close()
 	}
-	w.cpu0, w.t0 = processCPU(), time.Now()
+	w.usr0, w.sys0 = processCPU()
+	w.t0 = time.Now()
 	return w
 }
 
@@ -70,12 +73,14 @@ func (w *profWindow) end(extra map[string]any) {
 	if w == nil {
 		return
 	}
-	cpu, wall := processCPU()-w.cpu0, time.Since(w.t0)
+	usr, sys := processCPU()
+	usr, sys = usr-w.usr0, sys-w.sys0
+	wall := time.Since(w.t0)
 	if w.f != nil {
 		pprof.StopCPUProfile()
 		w.f.Close()
 	}
-	rec := map[string]any{"op": w.op, "seq": w.seq, "cpu_s": cpu.Seconds(), "wall_s": wall.Seconds()}
+	rec := map[string]any{"op": w.op, "seq": w.seq, "cpu_s": (usr + sys).Seconds(), "user_s": usr.Seconds(), "sys_s": sys.Seconds(), "wall_s": wall.Seconds()}
 	for k, v := range extra {
 		rec[k] = v
 	}

@@ -112,6 +112,13 @@ type wsConn struct {
 	rn     int
 	rerr   error
 
+	// once served by a loop (wsloop.go): the socket's own fd, its loop,
+	// closed when the loop has closed it
+	fd     int
+	loop   *pollLoop
+	done   chan struct{}
+	closed bool // (w.mu)
+
 	mu      sync.Mutex // writes: the reader answers pings while senders send
 	out     []byte
 	wpend   []byte
@@ -284,7 +291,17 @@ func (w *wsConn) message(p []byte) bool {
 
 func (w *wsConn) ping(p []byte) { w.frame(opPong, p) }
 
+// serve returns when the connection has ended. Connected sockets are read
+// by a loop (wsloop.go); serveGo is the fallback.
 func (w *wsConn) serve() {
+	if w.handToLoop() == nil || w.loop != nil {
+		<-w.done
+		return
+	}
+	w.serveGo()
+}
+
+func (w *wsConn) serveGo() {
 	for {
 		if err := w.read(); err != nil {
 			return
@@ -364,8 +381,13 @@ func (w *wsConn) frame(op byte, p []byte) error {
 	for i := range buf[s:] {
 		buf[s+i] ^= mask[i&3]
 	}
-	w.wpend = buf
-	err := w.flush()
+	var err error
+	if w.loop != nil {
+		err = w.writeRaw(buf)
+	} else {
+		w.wpend = buf
+		err = w.flush()
+	}
 	if cap(buf) <= 2048 {
 		w.out = buf[:0]
 	} else {
@@ -402,4 +424,14 @@ func (w *wsConn) writeOnce(fd uintptr) bool {
 	return true
 }
 
-func (w *wsConn) close() { w.f.Close() }
+// close ends the connection. A loop's socket is only shut down here: the
+// loop closes it once it sees the end.
+func (w *wsConn) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.loop == nil {
+		w.f.Close()
+	} else if !w.closed {
+		syscall.Shutdown(w.fd, syscall.SHUT_RDWR)
+	}
+}
