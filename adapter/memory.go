@@ -34,7 +34,7 @@ func NewLocal(nsp Namespace, cfg MemoryConfig) *Memory {
 	return &Memory{
 		nsp:      nsp,
 		rooms:    make(map[string]roomSet),
-		sids:     make(map[string][]string),
+		sids:     make(map[string]*memberRooms),
 		recovery: cfg.Recovery,
 		sessions: make(map[string]persisted),
 	}
@@ -64,9 +64,8 @@ type Memory struct {
 	// adapter's memory per idle connection. Most other rooms have one
 	// member too, so a roomSet holds one member without a map.
 	rooms map[string]roomSet
-	// sids holds the rooms of every socket, usually a handful: a slice
-	// costs less than a set.
-	sids map[string][]string
+	// sids holds the rooms of every socket.
+	sids map[string]*memberRooms
 
 	recMu    sync.Mutex // guards the fields below
 	packets  []stored   // broadcasts kept for recovery, oldest first
@@ -100,37 +99,87 @@ type persisted struct {
 
 var _ Adapter = (*Memory)(nil)
 
+// memberRooms is the rooms of a socket: whether it is in its own room (the
+// room named by its id) and the others, usually a handful (a slice costs
+// less than a set). Most sockets are in their own room only, or in none
+// yet: they share inOwnRoomOnly or inNoRoom, so that they cost the sids map
+// entry only.
+type memberRooms struct {
+	own    bool
+	others []string
+}
+
+// Shared by many sockets: never modified.
+var (
+	inOwnRoomOnly = &memberRooms{own: true}
+	inNoRoom      = &memberRooms{}
+)
+
+func (r *memberRooms) has(id, room string) bool {
+	if room == id {
+		return r.own
+	}
+	return slices.Contains(r.others, room)
+}
+
 // AddAll implements Adapter.
 func (m *Memory) AddAll(id string, rooms ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	joined, known := m.sids[id]
+	cur := m.sids[id]
+	if cur == nil {
+		cur = inNoRoom
+	}
+	next := *cur // a copy, as cur may be shared
+	// Appends go to a new array: cur's may be read until it is replaced.
+	next.others = slices.Clip(next.others)
 	for _, r := range rooms {
-		if slices.Contains(joined, r) {
+		if next.has(id, r) {
 			continue
 		}
-		joined = append(joined, r)
 		if r == id {
-			continue // its own room: recorded in joined only (see rooms)
+			next.own = true // recorded here only (see rooms)
+			continue
 		}
+		next.others = append(next.others, r)
 		set := m.rooms[r]
 		set.add(id)
 		m.rooms[r] = set
 	}
-	if !known && joined == nil {
-		joined = []string{} // registered, in no room
+	next.others = slices.Clip(next.others)
+	m.setRoomsLocked(id, cur, next)
+}
+
+// setRoomsLocked records next as the rooms of socket id, in place of cur.
+func (m *Memory) setRoomsLocked(id string, cur *memberRooms, next memberRooms) {
+	switch {
+	case len(next.others) > 0:
+		if cur == inOwnRoomOnly || cur == inNoRoom {
+			cur = new(memberRooms)
+		}
+		*cur = next
+		m.sids[id] = cur
+	case next.own:
+		m.sids[id] = inOwnRoomOnly
+	default:
+		m.sids[id] = inNoRoom // registered, in no room
 	}
-	m.sids[id] = slices.Clip(joined)
 }
 
 // Del implements Adapter.
 func (m *Memory) Del(id, room string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if joined, ok := m.sids[id]; ok {
-		if i := slices.Index(joined, room); i >= 0 {
-			m.sids[id] = slices.Delete(joined, i, i+1)
+	if cur := m.sids[id]; cur != nil && cur.has(id, room) {
+		next := *cur
+		if room == id {
+			next.own = false
+		} else {
+			// In place: only cur, which next replaces, holds this array.
+			i := slices.Index(next.others, room)
+			next.others = slices.Delete(next.others, i, i+1)
 		}
+		m.setRoomsLocked(id, cur, next)
 	}
 	if room != id {
 		m.delMemberLocked(room, id)
@@ -153,8 +202,8 @@ func (m *Memory) delMemberLocked(room, id string) {
 func (m *Memory) DelAll(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, r := range m.sids[id] {
-		if r != id {
+	if cur := m.sids[id]; cur != nil {
+		for _, r := range cur.others {
 			m.delMemberLocked(r, id)
 		}
 	}
@@ -165,14 +214,15 @@ func (m *Memory) DelAll(id string) {
 func (m *Memory) SocketRooms(id string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	joined, ok := m.sids[id]
+	cur, ok := m.sids[id]
 	if !ok {
 		return nil
 	}
-	out := slices.Clone(joined)
-	if out == nil {
-		out = []string{}
+	out := make([]string, 0, len(cur.others)+1)
+	if cur.own {
+		out = append(out, id)
 	}
+	out = append(out, cur.others...)
 	slices.Sort(out)
 	return out
 }
@@ -249,7 +299,8 @@ func (m *Memory) targets(opts BroadcastOptions) []string {
 
 // inOwnRoomLocked reports whether socket id is in the room named by its id.
 func (m *Memory) inOwnRoomLocked(id string) bool {
-	return slices.Contains(m.sids[id], id)
+	cur := m.sids[id]
+	return cur != nil && cur.own
 }
 
 // hasLocked reports whether socket id is in room.

@@ -255,3 +255,48 @@ func TestMemoryOwnRoom(t *testing.T) {
 		t.Error("a room is left after DelAll")
 	}
 }
+
+// TestMemorySocketRooms joins and leaves rooms for sockets that start alike
+// (the adapter shares the record of a socket in its own room only, or in
+// none): a change to one socket must not show on another.
+func TestMemorySocketRooms(t *testing.T) {
+	a := adapter.NewLocal(&fakeNsp{}, adapter.MemoryConfig{})
+	check := func(id string, want ...string) {
+		t.Helper()
+		if got := a.SocketRooms(id); !slices.Equal(got, want) {
+			t.Errorf("SocketRooms(%s) = %q, want %q", id, got, want)
+		}
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		a.AddAll(id, id)
+	}
+	a.AddAll("e") // registered, in no room
+	a.AddAll("f")
+	a.AddAll("a", "r", "s", "a", "r")
+	a.AddAll("e", "r")
+	check("a", "a", "r", "s")
+	check("b", "b")
+	check("e", "r")
+	check("f")
+	a.Del("a", "s")
+	a.Del("b", "b")
+	a.Del("e", "r")
+	a.Del("c", "nope")
+	check("a", "a", "r")
+	check("b")
+	check("c", "c")
+	check("d", "d")
+	check("e")
+	check("f")
+	if got := a.SocketRooms("unknown"); got != nil {
+		t.Errorf("SocketRooms(unknown) = %q, want nil", got)
+	}
+	ids, _ := a.SocketIDs(t.Context(), adapter.BroadcastOptions{Rooms: []string{"r"}})
+	if !slices.Equal(ids, []string{"a"}) {
+		t.Errorf("members of r = %q, want [a]", ids)
+	}
+	all, _ := a.SocketIDs(t.Context(), adapter.BroadcastOptions{})
+	if slices.Sort(all); !slices.Equal(all, []string{"a", "b", "c", "d", "e", "f"}) {
+		t.Errorf("every socket = %q", all)
+	}
+}
