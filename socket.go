@@ -124,14 +124,38 @@ type Socket struct {
 // kept out of Socket so that an idle socket stays small; it is made on first
 // use, under Socket.mu (or before the socket is shared).
 type socketExtra struct {
-	pid             string          // private id for connection-state recovery
-	auth            json.RawMessage // CONNECT payload, when not {}
-	anyHandlers     []func(*Event)
-	middlewares     []func(*Event) error
-	onDisconnecting []func(DisconnectReason)
-	onDisconnect    []func(DisconnectReason)
-	acks            map[uint64]func(*parser.Packet, error)
-	data            any
+	pid  string          // private id for connection-state recovery
+	auth json.RawMessage // CONNECT payload, when not {}
+	data any
+	acks map[uint64]func(*parser.Packet, error)
+	// hooks are the handlers added with Use (func(*Event) error), OnAny
+	// (func(*Event)), OnDisconnecting (disconnectingHook) and OnDisconnect
+	// (disconnectHook), in the order added: a socket often has one or two,
+	// and one slice costs less than a slice of each kind. It is only ever
+	// appended to, so a copy of it taken under Socket.mu can be read
+	// without the lock.
+	hooks []any
+}
+
+type (
+	disconnectingHook func(DisconnectReason)
+	disconnectHook    func(DisconnectReason)
+)
+
+// addHook adds one of the handlers kept in socketExtra.hooks.
+func (s *Socket) addHook(h any) {
+	s.mu.Lock()
+	x := s.extraLocked()
+	x.hooks = append(x.hooks, h)
+	s.mu.Unlock()
+}
+
+// hooksLocked returns the socket's hooks (see socketExtra.hooks).
+func (s *Socket) hooksLocked() []any {
+	if s.more == nil {
+		return nil
+	}
+	return s.more.hooks
 }
 
 // extraLocked returns s.more, making it if needed. s.mu is held (or s is
@@ -284,38 +308,18 @@ func (s *Socket) On(event string, h func(*Event)) {
 }
 
 // OnAny adds a handler called for every event, before the event's own.
-func (s *Socket) OnAny(h func(*Event)) {
-	s.mu.Lock()
-	x := s.extraLocked()
-	x.anyHandlers = append(x.anyHandlers, h)
-	s.mu.Unlock()
-}
+func (s *Socket) OnAny(h func(*Event)) { s.addHook(h) }
 
 // Use adds incoming-event middleware: it runs for every event before the
 // handlers, and an error stops the event there (it is logged).
-func (s *Socket) Use(m func(*Event) error) {
-	s.mu.Lock()
-	x := s.extraLocked()
-	x.middlewares = append(x.middlewares, m)
-	s.mu.Unlock()
-}
+func (s *Socket) Use(m func(*Event) error) { s.addHook(m) }
 
 // OnDisconnecting adds a handler called when the socket is about to leave,
 // while it is still in its rooms.
-func (s *Socket) OnDisconnecting(h func(DisconnectReason)) {
-	s.mu.Lock()
-	x := s.extraLocked()
-	x.onDisconnecting = append(x.onDisconnecting, h)
-	s.mu.Unlock()
-}
+func (s *Socket) OnDisconnecting(h func(DisconnectReason)) { s.addHook(disconnectingHook(h)) }
 
 // OnDisconnect adds a handler called once the socket has left.
-func (s *Socket) OnDisconnect(h func(DisconnectReason)) {
-	s.mu.Lock()
-	x := s.extraLocked()
-	x.onDisconnect = append(x.onDisconnect, h)
-	s.mu.Unlock()
-}
+func (s *Socket) OnDisconnect(h func(DisconnectReason)) { s.addHook(disconnectHook(h)) }
 
 // Emit sends an event to this socket's client. []byte arguments, at any
 // depth, travel as binary attachments.
@@ -495,18 +499,16 @@ func (s *Socket) onEvent(pkt *parser.Packet) {
 			return s.client.writePacket(p)
 		}
 	}
-	var (
-		mws  []func(*Event) error
-		anys []func(*Event)
-		h    func(*Event)
-	)
 	s.mu.Lock()
-	if x := s.more; x != nil {
-		mws, anys = x.middlewares, x.anyHandlers
-	}
-	h = s.handlerLocked(name)
+	hooks := s.hooksLocked()
+	h := s.handlerLocked(name)
 	s.mu.Unlock()
-	for _, m := range mws {
+	// Every middleware first, then every OnAny handler.
+	for _, hook := range hooks {
+		m, ok := hook.(func(*Event) error)
+		if !ok {
+			continue
+		}
 		var err error
 		safeCall(s.nsp.srv, func() { err = m(ev) })
 		if err != nil {
@@ -514,8 +516,10 @@ func (s *Socket) onEvent(pkt *parser.Packet) {
 			return
 		}
 	}
-	for _, a := range anys {
-		safeCall(s.nsp.srv, func() { a(ev) })
+	for _, hook := range hooks {
+		if a, ok := hook.(func(*Event)); ok {
+			safeCall(s.nsp.srv, func() { a(ev) })
+		}
 	}
 	if h != nil {
 		safeCall(s.nsp.srv, func() { h(ev) })
@@ -566,14 +570,16 @@ func (s *Socket) onClose(reason DisconnectReason, _ bool) {
 		return
 	}
 	s.connected = false
-	var disconnecting []func(DisconnectReason)
+	hooks := s.hooksLocked()
 	pid := ""
-	if x := s.more; x != nil {
-		disconnecting, pid = x.onDisconnecting, x.pid
+	if s.more != nil {
+		pid = s.more.pid
 	}
 	s.mu.Unlock()
-	for _, h := range disconnecting {
-		safeCall(s.nsp.srv, func() { h(reason) })
+	for _, hook := range hooks {
+		if h, ok := hook.(disconnectingHook); ok {
+			safeCall(s.nsp.srv, func() { h(reason) })
+		}
 	}
 	if pid != "" && reason.recoverable() {
 		var data json.RawMessage
@@ -585,21 +591,20 @@ func (s *Socket) onClose(reason DisconnectReason, _ bool) {
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.client.removeSocket(s)
-	var (
-		acks       map[uint64]func(*parser.Packet, error)
-		disconnect []func(DisconnectReason)
-	)
+	var acks map[uint64]func(*parser.Packet, error)
 	s.mu.Lock()
-	if x := s.more; x != nil {
-		acks, disconnect = x.acks, x.onDisconnect
-		x.acks = nil
+	hooks = s.hooksLocked()
+	if s.more != nil {
+		acks, s.more.acks = s.more.acks, nil
 	}
 	s.mu.Unlock()
 	for _, f := range acks {
 		f(nil, ErrDisconnected)
 	}
-	for _, h := range disconnect {
-		safeCall(s.nsp.srv, func() { h(reason) })
+	for _, hook := range hooks {
+		if h, ok := hook.(disconnectHook); ok {
+			safeCall(s.nsp.srv, func() { h(reason) })
+		}
 	}
 }
 
