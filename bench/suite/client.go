@@ -444,6 +444,7 @@ func (st *clientState) runPhase(c command) map[string]any {
 	st.winEnd.Store(end.UnixNano())
 	time.Sleep(time.Until(start))
 	pw := startProfWindow("phase")
+	reads0 := loops.reads.Load()
 	var before [numKinds]int64
 	for k := range before {
 		before[k] = st.received[k].Load()
@@ -502,7 +503,8 @@ func (st *clientState) runPhase(c command) map[string]any {
 	for k := range during {
 		during[k] = st.received[k].Load() - before[k]
 	}
-	pw.end(map[string]any{"pub_rate": c.PubRate, "echo_rate": c.EchoRate, "frames": during[kindNews] + during[kindEcho] + during[kindAck]})
+	pw.end(map[string]any{"pub_rate": c.PubRate, "echo_rate": c.EchoRate, "frames": during[kindNews] + during[kindEcho] + during[kindAck],
+		"reads": loops.reads.Load() - reads0})
 	senders.Wait()
 	time.Sleep(time.Duration(c.DrainMs) * time.Millisecond)
 	out := map[string]any{"event": "phase", "sent_pub": sentPub.Load(), "sent_echo": sentEcho.Load(), "open": st.open.Load(), "drops": st.drops.Load()}

@@ -5,7 +5,7 @@ package main
 // and one more read that finds the socket empty; in S2b (10k sockets, 50
 // broadcasts/s) that is most of the load generator's CPU. Here a connected
 // socket leaves Go's poller (dup, then the os.File is closed) and joins a
-// level-triggered epoll set of the process's own: one loop goroutine takes
+// edge-triggered epoll set of the process's own: one loop goroutine takes
 // every ready socket from one epoll_wait and reads each once into its one
 // buffer. The loop parks in Go's poller on the epoll fd itself, so it never
 // blocks a thread and the senders' goroutines keep running on time.
@@ -42,6 +42,7 @@ var loops struct {
 	all   []*pollLoop
 	next  atomic.Uint32
 	slots [maxFD]atomic.Pointer[wsConn] // by fd: the connection a loop owns
+	reads atomic.Int64                  // reads with data, for the client profile (frames per read)
 }
 
 func startLoops() error {
@@ -103,22 +104,31 @@ func (l *pollLoop) run() {
 	}
 }
 
-// readConn reads what one ready socket holds (once: the set is
-// level-triggered, so anything left is reported again).
+// readConn reads what one ready socket holds. The set is edge-triggered:
+// a read shorter than the buffer emptied the socket, and anything arriving
+// later is a new event, so one read per event is the rule and the socket
+// is not polled again until then.
 func (l *pollLoop) readConn(fd int, w *wsConn) {
-	n, err := syscall.Read(fd, l.buf[:])
-	for err == syscall.EINTR {
-		n, err = syscall.Read(fd, l.buf[:])
-	}
-	switch {
-	case err == syscall.EAGAIN:
-		return
-	case err == nil && n > 0:
-		if w.feed(l.buf[:n]) == nil {
+	for {
+		n, err := syscall.Read(fd, l.buf[:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
 			return
+		case err == nil && n > 0:
+			loops.reads.Add(1)
+			if w.feed(l.buf[:n]) != nil {
+				break
+			}
+			if n < len(l.buf) {
+				return
+			}
+			continue
 		}
+		l.drop(fd, w)
+		return
 	}
-	l.drop(fd, w)
 }
 
 // drop closes a connection the loop owns and ends its serve.
@@ -155,7 +165,7 @@ func (w *wsConn) handToLoop() error {
 	w.fd, w.loop, w.done = nfd, l, make(chan struct{})
 	loops.slots[nfd].Store(w)
 	w.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(nfd)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET, Fd: int32(nfd)}
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, nfd, &ev); err != nil {
 		l.drop(nfd, w)
 		return os.NewSyscallError("epoll_ctl", err)
