@@ -11,10 +11,11 @@ package main
 //   - the upgrade request is built once per server, with a fixed
 //     Sec-WebSocket-Key; the answer must be "HTTP/1.1 101" with the
 //     matching Sec-WebSocket-Accept;
-//   - reads go into a large buffer taken from a pool only while the socket
-//     has data (RawConn.Read), so one read syscall takes every frame
-//     waiting, frames are parsed in place (wsframe.go), and idle
-//     connections hold no buffer.
+//   - once connected, a socket is read by the process's epoll loop
+//     (wsloop.go) into one large buffer, so one read syscall takes every
+//     frame waiting, frames are parsed in place (wsframe.go), and idle
+//     connections hold no buffer; the handshake reads into a buffer taken
+//     from a pool only while the socket has data (RawConn.Read).
 
 import (
 	"bytes"
@@ -41,13 +42,15 @@ var wsAccept = func() []byte {
 	return []byte(base64.StdEncoding.EncodeToString(h[:]))
 }()
 
-// readBufSize is what one read syscall can take: ~1,200 of the suite's
-// broadcast frames.
-const readBufSize = 64 << 10
+// readBuf is what one read syscall of the loop can take: ~1,200 of the
+// suite's broadcast frames.
+type readBuf [64 << 10]byte
 
-type readBuf [readBufSize]byte
+// smallBuf is for the handshake's reads (a 101 answer and two packets) and
+// for serveGo.
+type smallBuf [8 << 10]byte
 
-var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+var smallBufs = sync.Pool{New: func() any { return new(smallBuf) }}
 
 // wsTarget is one server, resolved once.
 type wsTarget struct {
@@ -108,7 +111,7 @@ type wsConn struct {
 
 	// read result, filled by readOnce (one reader goroutine)
 	readFn func(uintptr) bool
-	rbuf   *readBuf
+	rbuf   *smallBuf
 	rn     int
 	rerr   error
 
@@ -334,14 +337,14 @@ func (w *wsConn) read() error {
 // readOnce is the RawConn.Read callback: false (wait for the poller) when
 // the socket is empty, so no buffer is held while waiting.
 func (w *wsConn) readOnce(fd uintptr) bool {
-	b := readBufs.Get().(*readBuf)
+	b := smallBufs.Get().(*smallBuf)
 	for {
 		n, err := syscall.Read(int(fd), b[:])
 		if err == syscall.EINTR {
 			continue
 		}
 		if err == syscall.EAGAIN {
-			readBufs.Put(b)
+			smallBufs.Put(b)
 			return false
 		}
 		w.rbuf, w.rn, w.rerr = b, n, err
@@ -351,7 +354,7 @@ func (w *wsConn) readOnce(fd uintptr) bool {
 
 func (w *wsConn) release() {
 	if w.rbuf != nil {
-		readBufs.Put(w.rbuf)
+		smallBufs.Put(w.rbuf)
 		w.rbuf = nil
 	}
 }

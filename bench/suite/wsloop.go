@@ -2,13 +2,16 @@ package main
 
 // Reading connected WebSocket sockets without a goroutine each. With Go's
 // poller every frame that arrives alone costs a goroutine wake-up, the read,
-// and one more read that finds the socket empty; in S2b (10k sockets, 50
-// broadcasts/s) that is most of the load generator's CPU. Here a connected
-// socket leaves Go's poller (dup, then the os.File is closed) and joins a
+// and one more read that finds the socket empty; in S2a/S2b (10k sockets)
+// that was most of the load generator's user-space CPU. Here a connected
+// socket leaves Go's poller (dup, then the os.File is closed) and joins an
 // edge-triggered epoll set of the process's own: one loop goroutine takes
-// every ready socket from one epoll_wait and reads each once into its one
+// every ready socket from one epoll_wait and reads each into its one
 // buffer. The loop parks in Go's poller on the epoll fd itself, so it never
-// blocks a thread and the senders' goroutines keep running on time.
+// blocks a thread and the senders' goroutines keep running on time. (The
+// price of the nesting: an arrival also runs the wake-up callback of that
+// epoll fd, in the kernel on the sender's side; small next to a delivery,
+// and not visible in the servers' CPU figures.)
 //
 // Only the loop closes a socket it owns: close() from elsewhere shuts the
 // socket down, the loop sees the end and closes it, so no fd number is
