@@ -130,9 +130,7 @@ func (m *Memory) AddAll(id string, rooms ...string) {
 	if cur == nil {
 		cur = inNoRoom
 	}
-	next := *cur // a copy, as cur may be shared
-	// Appends go to a new array: cur's may be read until it is replaced.
-	next.others = slices.Clip(next.others)
+	next := *cur // a copy, as cur may be shared (setRoomsLocked)
 	for _, r := range rooms {
 		if next.has(id, r) {
 			continue
@@ -146,7 +144,7 @@ func (m *Memory) AddAll(id string, rooms ...string) {
 		set.add(id)
 		m.rooms[r] = set
 	}
-	next.others = slices.Clip(next.others)
+	next.others = slices.Clip(next.others) // kept at its exact size
 	m.setRoomsLocked(id, cur, next)
 }
 
