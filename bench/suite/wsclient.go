@@ -257,6 +257,7 @@ func (w *wsConn) handshake(req []byte) error {
 func (w *wsConn) feed(data []byte) error {
 	st := w.st
 	w.tally.w0, w.tally.w1 = st.winStart.Load(), st.winEnd.Load()
+	w.tally.setBase()
 	err := w.fr.feed(data, w)
 	st.addTally(&w.tally)
 	if err == errClosed && w.hsErr != nil {
