@@ -189,7 +189,7 @@ func (c *client) writePacket(p *parser.Packet) error {
 	if err != nil {
 		return err
 	}
-	return c.conn.Send(msgs...)
+	return c.conn.SendDirect(msgs...)
 }
 
 // onClose runs when the Engine.IO connection has closed.

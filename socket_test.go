@@ -55,10 +55,11 @@ func TestSharedHandlersCopyOnWrite(t *testing.T) {
 // Handshake built on first use behave as when they were made up front.
 func TestSocketLazyState(t *testing.T) {
 	reasons := make(chan string, 4)
-	var hs *herald.Handshake
+	handshakes := make(chan *herald.Handshake, 1)
 	_, url := newTestServer(t, herald.Config{}, func(srv *herald.Server) {
 		srv.OnConnection(func(s *herald.Socket) {
-			hs = s.Handshake()
+			hs := s.Handshake()
+			handshakes <- hs
 			if s.Handshake() != hs {
 				t.Errorf("Handshake returned a new value on the second call")
 			}
@@ -90,6 +91,12 @@ func TestSocketLazyState(t *testing.T) {
 	})
 	c := dial(t, url)
 	c.connect("/", `{"token":"abc"}`)
+	// The CONNECT answer may reach the client before the handler has run.
+	var hs *herald.Handshake
+	select {
+	case hs = <-handshakes:
+	case <-time.After(5 * time.Second):
+	}
 	if hs == nil || string(hs.Auth) != `{"token":"abc"}` || hs.Query.Get("EIO") != "4" || hs.Address == "" || hs.Time.IsZero() {
 		t.Fatalf("handshake = %+v", hs)
 	}

@@ -88,9 +88,10 @@ func (c *wsConn) park(s *Session) bool {
 	if p == nil {
 		return false
 	}
-	// Bytes already waiting (the next frame of a burst, or EOF): keep reading
-	// on this goroutine rather than hopping through the poller.
-	if c.readable() {
+	// Bytes already waiting (the next frame of a burst, or EOF), or coming
+	// within parkDelay: keep reading on this goroutine rather than hopping
+	// through the poller.
+	if c.awaitReadable(parkDelay) {
 		return false
 	}
 	p.mu.Lock()
@@ -152,6 +153,7 @@ type rawOp struct {
 	registerFn func(uintptr)
 	writeFn    func(uintptr) bool
 	writevFn   func(uintptr) bool
+	peekWaitFn func(uintptr) bool
 
 	wbuf []byte          // write: what to write
 	wn   int             // write, writev: how much was written
@@ -171,6 +173,7 @@ var rawOps = sync.Pool{New: func() any {
 	o.registerFn = o.registerRaw
 	o.writeFn = o.write
 	o.writevFn = o.writev
+	o.peekWaitFn = func(fd uintptr) bool { o.peek(fd); return o.ready }
 	return o
 }}
 
@@ -351,11 +354,25 @@ func (p *netPoller) wait(fd uintptr) bool {
 	return n > 0
 }
 
-// readable reports whether a read would not block: data or EOF is waiting.
-func (c *wsConn) readable() bool {
+// parkDelay is how long a reader waits on Go's network poller for the next
+// message before it parks the connection. Parking and resuming cost two
+// epoll_ctl calls, a wake-up of the poller loop and a fresh goroutine whose
+// stack grows again; a connection about to speak (a new session's CONNECT,
+// a short-lived client's close, a busy client's next message) is cheaper
+// to wait for. Idle connections still park after this long.
+const parkDelay = 10 * time.Millisecond
+
+// awaitReadable reports whether a read would not block (data or EOF is
+// waiting) now or within d, without consuming anything.
+func (c *wsConn) awaitReadable(d time.Duration) bool {
 	o := rawOps.Get().(*rawOp)
 	o.ready = true // if the descriptor is unusable, let the read report it
-	c.raw.Read(o.peekFn)
+	if d > 0 && c.conn.SetReadDeadline(time.Now().Add(d)) == nil {
+		c.raw.Read(o.peekWaitFn) // returns at the deadline if nothing came
+		c.conn.SetReadDeadline(time.Time{})
+	} else {
+		c.raw.Read(o.peekFn)
+	}
 	ready := o.ready
 	rawOps.Put(o)
 	return ready

@@ -166,7 +166,25 @@ func (s *Session) OnClose(f func(reason CloseReason)) {
 // once: a writer delivers them. It returns ErrSessionClosed if the session
 // has closed. If the queue would grow past Config.MaxBufferedBytes, the
 // session closes with ReasonSlowClient and Send returns ErrSessionClosed.
+//
+// Send is for fan-out: the writes of many sessions are shared out among a
+// few writers and coalesce under load. For a reply to one client use
+// SendDirect.
 func (s *Session) Send(msgs ...*Message) error {
+	return s.send(msgs, false)
+}
+
+// SendDirect is Send that, when nothing else is being written to the
+// client's WebSocket, writes the messages from the calling goroutine
+// without blocking; what the socket does not take at once is left to a
+// writer as with Send. It is for replies to one client (an event's answer,
+// an acknowledgement), usually sent from the session's own reader, where
+// handing the write to another goroutine would cost more than the write.
+func (s *Session) SendDirect(msgs ...*Message) error {
+	return s.send(msgs, true)
+}
+
+func (s *Session) send(msgs []*Message, direct bool) error {
 	s.mu.Lock()
 	if s.state != stateOpen {
 		s.mu.Unlock()
@@ -182,6 +200,14 @@ func (s *Session) Send(msgs ...*Message) error {
 			s.closeWith(ReasonSlowClient, false)
 			return ErrSessionClosed
 		}
+	}
+	if c := s.ws; direct && c != nil && c.raw != nil && !c.writing && s.transport == TransportWebSocket {
+		// Take the writer role and write here (flush.go).
+		c.writing = true
+		s.appendLocked(msgs)
+		s.mu.Unlock()
+		c.flush(s, s.srv.flusher)
+		return nil
 	}
 	s.enqueueLocked(msgs...)
 	s.mu.Unlock()
@@ -211,6 +237,12 @@ func (s *Session) Close() {
 
 // enqueueLocked appends to the queue and wakes the writer.
 func (s *Session) enqueueLocked(msgs ...*Message) {
+	s.appendLocked(msgs)
+	s.kickLocked()
+}
+
+// appendLocked appends to the queue.
+func (s *Session) appendLocked(msgs []*Message) {
 	if s.queue == nil && s.spare != nil {
 		s.queue, s.spare = s.spare[:0], nil
 	}
@@ -218,7 +250,6 @@ func (s *Session) enqueueLocked(msgs ...*Message) {
 		s.queue = append(s.queue, m)
 		s.queued += int64(m.size())
 	}
-	s.kickLocked()
 }
 
 // takeQueueLocked removes and returns everything queued. The caller returns
