@@ -110,3 +110,35 @@ func TestFlusherSlowClientDoesNotBlockOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestSendDirectOrder mixes SendDirect and Send on one session, with
+// messages large enough to fill the socket buffer while the client is not
+// reading: the direct writes must neither overtake queued frames nor be
+// lost when the socket cannot take them at once.
+func TestSendDirectOrder(t *testing.T) {
+	e := newEnv(t, Config{MaxBufferedBytes: 256 << 20}, func(*Session) {})
+	c := e.dialWS("EIO=4&transport=websocket")
+	s := e.session(c.readOpen().SID)
+	const n = 2000
+	pad := bytes.Repeat([]byte("z"), 8<<10)
+	for i := 0; i < n; i++ {
+		m := NewMessage(append(strconv.AppendInt(nil, int64(i), 10), append([]byte(" "), pad...)...), false)
+		send := s.Send
+		if i%3 != 0 {
+			send = s.SendDirect
+		}
+		if err := send(m); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	for want := 0; want < n; want++ {
+		f, err := c.readFrame(10 * time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", want, err)
+		}
+		num, _, _ := bytes.Cut(f.Payload[1:], []byte(" "))
+		if got, err := strconv.Atoi(string(num)); err != nil || got != want {
+			t.Fatalf("got message %q, want %d", num, want)
+		}
+	}
+}
