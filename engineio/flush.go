@@ -40,6 +40,10 @@ type flushItem struct {
 	c *wsConn
 }
 
+// iovMax is Linux's limit on the buffers of one writev (IOV_MAX); frame
+// lists longer than that are not kept for reuse either.
+const iovMax = 1024
+
 // flushChunk is how many sessions a worker takes at a time: small enough
 // for the workers to share a broadcast, large enough to take the lock
 // rarely.

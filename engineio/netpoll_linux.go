@@ -81,7 +81,8 @@ func sharedPoller() *netPoller {
 // reading side again: the session's tracked-goroutine slot now belongs to
 // the parked connection (released by resume or by unpark).
 func (c *wsConn) park(s *Session) bool {
-	if c.raw == nil || !c.earlyDrained() {
+	// Nothing may be left in user space: the poller sees only the socket.
+	if c.raw == nil || !c.releaseReader() || !c.earlyDrained() {
 		return false
 	}
 	p := sharedPoller()
@@ -205,9 +206,6 @@ func (c *wsConn) tryWrite(b []byte) int {
 	rawOps.Put(o)
 	return n
 }
-
-// iovMax is Linux's limit on the buffers of one writev (IOV_MAX).
-const iovMax = 1024
 
 func (o *rawOp) writev(fd uintptr) bool {
 	iov := o.iov
@@ -359,8 +357,9 @@ func (p *netPoller) wait(fd uintptr) bool {
 // epoll_ctl calls, a wake-up of the poller loop and a fresh goroutine whose
 // stack grows again; a connection about to speak (a new session's CONNECT,
 // a short-lived client's close, a busy client's next message) is cheaper
-// to wait for. Idle connections still park after this long.
-const parkDelay = 10 * time.Millisecond
+// to wait for. Idle connections still park after this long. A variable for
+// the tests only.
+var parkDelay = 10 * time.Millisecond
 
 // awaitReadable reports whether a read would not block (data or EOF is
 // waiting) now or within d, without consuming anything.

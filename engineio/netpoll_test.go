@@ -38,7 +38,21 @@ func echoRounds(c *wsClient, id, messages int, check bool) error {
 // Sessions that go idle between messages park and resume over and over:
 // every echo comes back in order. Then the server shuts down while they are
 // still at it: Shutdown returns, and no goroutine of the package is left.
+//
+// With the default parkDelay the short idle spells are waited out on Go's
+// poller; with none, every one of them parks.
 func TestParkedSessionsChurnThenShutdown(t *testing.T) {
+	for _, delay := range []time.Duration{parkDelay, 0} {
+		t.Run(fmt.Sprintf("parkDelay=%v", delay), func(t *testing.T) {
+			saved := parkDelay
+			parkDelay = delay
+			t.Cleanup(func() { parkDelay = saved })
+			testParkedSessionsChurnThenShutdown(t)
+		})
+	}
+}
+
+func testParkedSessionsChurnThenShutdown(t *testing.T) {
 	e := newEnv(t, Config{}, nil)
 	waitNoModuleGoroutines(t, 5*time.Second)
 	const sessions = 20
@@ -88,4 +102,42 @@ func TestParkedSessionsChurnThenShutdown(t *testing.T) {
 		t.Errorf("Count() = %d after Shutdown", e.srv.Count())
 	}
 	waitNoModuleGoroutines(t, 5*time.Second)
+}
+
+// Frames that arrive together are read with one read into the reader's
+// buffer; the connection must not park while some of them are still in
+// that buffer (the poller would not report them), and a batch that ends in
+// the middle of a frame must be completed by the next read.
+func TestBatchedFramesAcrossParking(t *testing.T) {
+	saved := parkDelay
+	parkDelay = 0 // park whenever nothing is buffered
+	t.Cleanup(func() { parkDelay = saved })
+	e := newEnv(t, Config{}, nil)
+	c := e.dialWS("EIO=4&transport=websocket")
+	c.readOpen()
+	for round := range 5 {
+		var batch []byte
+		for j := range 50 {
+			f := ws.MaskFrame(ws.NewTextFrame(fmt.Appendf(nil, "4r%d-m%d", round, j)))
+			b, err := ws.CompileFrame(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = append(batch, b...)
+		}
+		// Half now, the rest (starting mid-frame) a little later.
+		cut := len(batch)/2 + 3
+		c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.conn.Write(batch[:cut]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		if _, err := c.conn.Write(batch[cut:]); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 50 {
+			c.expectText(fmt.Sprintf("4r%d-m%d", round, j))
+		}
+		time.Sleep(20 * time.Millisecond) // idle: the reader parks
+	}
 }

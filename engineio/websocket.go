@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -25,6 +26,11 @@ type wsConn struct {
 	// server had already buffered after the upgrade request (early).
 	rd    io.Reader
 	early *bytes.Reader
+	// br buffers rd while the reader runs: one read system call takes
+	// every frame that has arrived. Taken from readBufPool when reading
+	// starts and given back before the connection parks, so an idle
+	// connection holds no buffer. Used by the reading goroutine only.
+	br *bufio.Reader
 	// raw is the descriptor of a plain TCP or Unix connection, which can be
 	// parked while idle; nil for others (TLS keeps bytes in user space).
 	raw syscall.RawConn
@@ -44,6 +50,40 @@ type wsConn struct {
 	writing  bool   // a writer (flusher worker or goroutine) has the queue
 	closing  bool   // write the close frame and close once the queue is drained
 	closeMsg []byte // close frame to send when closing
+}
+
+// readBufPool holds the read buffers of WebSocket readers.
+var readBufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// reader returns the connection's read buffer, taking one if it has none.
+func (c *wsConn) reader() *bufio.Reader {
+	if c.br == nil {
+		c.br = readBufPool.Get().(*bufio.Reader)
+		c.br.Reset(c.rd)
+	}
+	return c.br
+}
+
+// releaseReader gives the read buffer back unless it holds unread bytes,
+// and reports whether nothing is left buffered in it.
+func (c *wsConn) releaseReader() bool {
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			return false
+		}
+		c.dropReader()
+	}
+	return true
+}
+
+// dropReader gives the read buffer back, discarding what it holds: the
+// connection is done.
+func (c *wsConn) dropReader() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readBufPool.Put(c.br)
+		c.br = nil
+	}
 }
 
 // earlyDrained reports whether the bytes read ahead by the HTTP server have
@@ -206,8 +246,9 @@ func (c *wsConn) readMessage(max int64, writeTimeout time.Duration) (byte, []byt
 		op   byte
 		data []byte
 	)
+	rd := c.reader()
 	for {
-		h, err := ws.ReadHeader(c.rd)
+		h, err := ws.ReadHeader(rd)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -231,7 +272,7 @@ func (c *wsConn) readMessage(max int64, writeTimeout time.Duration) (byte, []byt
 				return 0, nil, ws.ErrProtocolControlPayloadOverflow
 			}
 			payload := make([]byte, h.Length)
-			if _, err := io.ReadFull(c.rd, payload); err != nil {
+			if _, err := io.ReadFull(rd, payload); err != nil {
 				return 0, nil, err
 			}
 			ws.Cipher(payload, h.Mask, 0)
@@ -264,7 +305,7 @@ func (c *wsConn) readMessage(max int64, writeTimeout time.Duration) (byte, []byt
 		}
 		start := len(data)
 		data = append(data, make([]byte, h.Length)...)
-		if _, err := io.ReadFull(c.rd, data[start:]); err != nil {
+		if _, err := io.ReadFull(rd, data[start:]); err != nil {
 			return 0, nil, err
 		}
 		ws.Cipher(data[start:], h.Mask, 0)
@@ -291,7 +332,7 @@ func (c *wsConn) lingerAfterClose() {
 		tc.CloseWrite()
 	}
 	c.conn.SetReadDeadline(time.Now().Add(time.Second))
-	io.Copy(io.Discard, io.LimitReader(c.rd, 4<<20))
+	io.Copy(io.Discard, io.LimitReader(c.reader(), 4<<20))
 }
 
 // decodeFrame turns a WebSocket data message into an Engine.IO packet.
@@ -315,6 +356,14 @@ func decodeFrame(op byte, data []byte, protocol int) (packet, error) {
 // When probing is set, the connection is an upgrade probe for a polling
 // session: it must see "2probe" then "5" before it carries the session.
 func (c *wsConn) readLoop(s *Session, probing bool) {
+	if !c.read(s, probing) {
+		c.dropReader() // the connection is done
+	}
+}
+
+// read is readLoop's body. It returns true when the connection has been
+// parked (and may already be read by another goroutine).
+func (c *wsConn) read(s *Session, probing bool) (parked bool) {
 	srv := s.srv
 	var upgradeTimer *time.Timer
 	if probing {
@@ -323,13 +372,13 @@ func (c *wsConn) readLoop(s *Session, probing bool) {
 	}
 	for {
 		if !probing && c.park(s) {
-			return // an event resumes reading on a new goroutine
+			return true // an event resumes reading on a new goroutine
 		}
 		op, data, err := c.readMessage(srv.maxPayload, srv.writeTimeout)
 		if err != nil {
 			if probing {
 				s.abortProbe(c)
-				return
+				return false
 			}
 			reason := ReasonTransportError
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -339,36 +388,36 @@ func (c *wsConn) readLoop(s *Session, probing bool) {
 			}
 			s.closeWith(reason, false)
 			c.close()
-			return
+			return false
 		}
 		p, err := decodeFrame(op, data, s.protocol)
 		if err != nil {
 			if probing {
 				s.abortProbe(c)
-				return
+				return false
 			}
 			c.close()
 			s.closeWith(ReasonParseError, false)
-			return
+			return false
 		}
 		if probing {
 			switch {
 			case p.typ == packetPing && string(p.data) == "probe":
 				if !s.probeAnswered(c) || c.writeDirect(probeMessage.webSocketFrame(s.protocol), srv.writeTimeout) != nil {
 					s.abortProbe(c)
-					return
+					return false
 				}
 			case p.typ == packetUpgrade:
 				if !s.completeUpgrade(c) {
 					s.abortProbe(c)
-					return
+					return false
 				}
 				upgradeTimer.Stop()
 				probing = false
 			case p.typ == packetNoop:
 			default:
 				s.abortProbe(c)
-				return
+				return false
 			}
 			continue
 		}
