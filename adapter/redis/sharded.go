@@ -172,11 +172,24 @@ func (a *sharded) AddAll(id string, rooms ...string) {
 			}
 		}
 	}
+	// The same rule as the publishers' (a 20-character name is a socket
+	// id), so that a room's broadcasts go where it is heard.
+	subscribed := func(r string) bool {
+		return clusterwire.ShardedRoomSubscribed(a.mode, clusterwire.LooksLikeSocketID(r))
+	}
+	// Subscribe before the room shows: whoever sees the socket in the room
+	// (a fetch, a broadcast sent after a join) can count on its channel
+	// being heard.
+	for _, r := range fresh {
+		if subscribed(r) {
+			a.subscribeRoomAs(r, true)
+		}
+	}
 	a.Memory.AddAll(id, rooms...)
 	for _, r := range fresh {
-		// The same rule as the publishers' (a 20-character name is a
-		// socket id), so that a room's broadcasts go where it is heard.
-		if clusterwire.ShardedRoomSubscribed(a.mode, clusterwire.LooksLikeSocketID(r)) {
+		// Again, in case a socket leaving the room unsubscribed it in
+		// between (then this subscribes anew; otherwise it returns at once).
+		if subscribed(r) {
 			a.subscribeRoom(r)
 		}
 	}
@@ -206,9 +219,15 @@ func (a *sharded) DelAll(id string) {
 // is not missed. Subscribing and unsubscribing are serialised (subMu) and
 // re-check the room, so a quick leave-and-join never ends unsubscribed.
 func (a *sharded) subscribeRoom(room string) {
+	a.subscribeRoomAs(room, false)
+}
+
+// subscribeRoomAs is subscribeRoom; with joining, the caller is about
+// to add a socket to the room, which need not have a member yet.
+func (a *sharded) subscribeRoomAs(room string, joining bool) {
 	a.subMu.Lock()
 	defer a.subMu.Unlock()
-	if !a.HasRoom(room) {
+	if !joining && !a.HasRoom(room) {
 		return // left meanwhile
 	}
 	a.mu.Lock()
