@@ -2,7 +2,6 @@ package herald_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -44,7 +43,7 @@ func BenchmarkIdleSocketIO(b *testing.B) {
 			handlers[i] = func(e *herald.Event) { e.Socket().Emit(name+"-back", e.Args.Values()...) }
 		}
 		srv.OnConnection(func(s *herald.Socket) {
-			s.Emit("auth", json.RawMessage(s.Handshake().Auth))
+			s.Emit("auth", s.Auth())
 			for i, name := range idleEvents {
 				s.On(name, handlers[i])
 			}

@@ -4,16 +4,18 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 )
 
-func TestCompactHeader(t *testing.T) {
+func TestPackHeader(t *testing.T) {
 	tests := []struct {
 		name string
 		h    http.Header
 	}{
 		{"empty", http.Header{}},
 		{"one", http.Header{"Host": {"example.com"}}},
+		{"long value", http.Header{"Cookie": {strings.Repeat("c", 70000)}, "X": {"y"}}},
 		{"several", http.Header{
 			"Host":              {"127.0.0.1:3000"},
 			"Upgrade":           {"websocket"},
@@ -24,9 +26,9 @@ func TestCompactHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := compactHeader(tt.h)
+			got := unpackHeader(packHeader(tt.h))
 			if !reflect.DeepEqual(got, tt.h) {
-				t.Fatalf("compactHeader = %v, want %v", got, tt.h)
+				t.Fatalf("unpackHeader(packHeader(h)) = %v, want %v", got, tt.h)
 			}
 			// The slices are capped: appending to one must not change another.
 			for k := range got {
@@ -54,4 +56,20 @@ func TestInternQuery(t *testing.T) {
 	if c := internQuery("EIO=4&transport=polling"); reflect.DeepEqual(c, a) {
 		t.Fatalf("different queries share a result: %v", c)
 	}
+}
+
+// FuzzUnpackHeader feeds unpackHeader arbitrary strings (it only ever gets
+// packHeader's output, but must not panic or loop on anything) and checks
+// that what it decodes survives another round trip.
+func FuzzUnpackHeader(f *testing.F) {
+	f.Add(packHeader(http.Header{"Host": {"a"}, "X-Multi": {"1", "", "3"}}))
+	f.Add("")
+	f.Add("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")
+	f.Add("\x05Hos")
+	f.Fuzz(func(t *testing.T, packed string) {
+		h := unpackHeader(packed)
+		if again := unpackHeader(packHeader(h)); !reflect.DeepEqual(again, h) {
+			t.Fatalf("round trip of %q: %v, then %v", packed, h, again)
+		}
+	})
 }

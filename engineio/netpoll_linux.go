@@ -92,9 +92,16 @@ func (c *wsConn) park(s *Session) bool {
 	// Bytes already waiting (the next frame of a burst, or EOF), or coming
 	// within parkDelay: keep reading on this goroutine rather than hopping
 	// through the poller.
-	if c.awaitReadable(parkDelay) {
+	delay := time.Duration(0)
+	if c.eager {
+		delay = parkDelay
+	}
+	if c.awaitReadable(delay) {
 		return false
 	}
+	// Nothing came while waiting: from now on this connection parks at
+	// once, so a mostly idle client pays for one timed-out wait in its life.
+	c.eager = false
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c.closed {
@@ -352,13 +359,16 @@ func (p *netPoller) wait(fd uintptr) bool {
 	return n > 0
 }
 
-// parkDelay is how long a reader waits on Go's network poller for the next
-// message before it parks the connection. Parking and resuming cost two
-// epoll_ctl calls, a wake-up of the poller loop and a fresh goroutine whose
-// stack grows again; a connection about to speak (a new session's CONNECT,
-// a short-lived client's close, a busy client's next message) is cheaper
-// to wait for. Idle connections still park after this long. A variable for
-// the tests only.
+// parkDelay is how long the reader of a new connection waits on Go's
+// network poller for the next message before it parks the connection.
+// Parking and resuming cost two epoll_ctl calls, a wake-up of the poller
+// loop and a fresh goroutine whose stack grows again; a new connection is
+// about to speak (the Socket.IO CONNECT, and for a short-lived client its
+// close), so waiting is cheaper. The first wait that times out ends the
+// waiting for good (wsConn.eager): a timed-out wait costs a timer and a
+// wake-up, more than parking at once, and that is what a client sending
+// now and then would pay for every message (S3 at 1k msg/s: +30% CPU per
+// echo). A variable for the tests only.
 var parkDelay = 10 * time.Millisecond
 
 // awaitReadable reports whether a read would not block (data or EOF is

@@ -245,9 +245,9 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 		protocol:  protocol,
 		transport: transport,
 		b64:       b64,
+		// Kept for the session's life: stored compactly (handshake_compact.go).
+		header: packHeader(r.Header),
 		handshake: Handshake{
-			// Kept for the session's life: stored compactly (handshake_compact.go).
-			Header:     compactHeader(r.Header),
 			Query:      internQuery(r.URL.RawQuery),
 			RemoteAddr: r.RemoteAddr,
 			URL:        r.URL.RequestURI(),

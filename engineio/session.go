@@ -49,6 +49,9 @@ type Session struct {
 	id        string
 	protocol  int
 	handshake Handshake
+	// header is the handshake's headers, packed (packHeader) until
+	// Handshake first builds handshake.Header from it; guarded by mu.
+	header string
 
 	// deliverMu serialises calls into onMessage: during an upgrade a last
 	// polling POST may overlap the first WebSocket frames.
@@ -108,7 +111,17 @@ func (s *Session) ID() string { return s.id }
 func (s *Session) Protocol() int { return s.protocol }
 
 // Handshake returns the request data captured when the session opened.
-func (s *Session) Handshake() *Handshake { return &s.handshake }
+//
+// The header map is built on the first call: most sessions are never asked.
+func (s *Session) Handshake() *Handshake {
+	s.mu.Lock()
+	if s.handshake.Header == nil {
+		s.handshake.Header = unpackHeader(s.header)
+		s.header = ""
+	}
+	s.mu.Unlock()
+	return &s.handshake
+}
 
 // Transport returns the name of the transport currently carrying the session.
 func (s *Session) Transport() string {

@@ -86,7 +86,7 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, []byte, e
 	}
 	conn.SetDeadline(time.Time{}) // net/http's read deadline no longer applies
 
-	c := &wsConn{conn: conn, rd: conn}
+	c := &wsConn{conn: conn, rd: conn, eager: true}
 	switch sc := conn.(type) {
 	case *net.TCPConn:
 		c.raw, _ = sc.SyscallConn()

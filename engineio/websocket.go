@@ -15,9 +15,10 @@ import (
 )
 
 // wsConn is one WebSocket connection. At most one goroutine reads it
-// (readLoop) and at most one writes session packets (the writer, started on
-// demand and gone when the queue is empty). On Linux an idle connection has
-// no reader goroutine either: it is parked in an epoll set (netpoll_linux.go)
+// (readLoop) and at most one writes session packets at a time (the writer
+// role, c.writing: a flusher worker, a goroutine of the connection's own, or
+// a SendDirect caller; see flush.go). On Linux an idle connection has no
+// reader goroutine either: it is parked in an epoll set (netpoll_linux.go)
 // and a reader starts when data arrives, so an idle connection holds no
 // buffers and no goroutine stack.
 type wsConn struct {
@@ -45,6 +46,10 @@ type wsConn struct {
 	// writeMu serialises writes to conn: the writer's batches and the frames
 	// the reader answers directly (pong, probe reply, close).
 	writeMu sync.Mutex
+
+	// eager: the reader waits parkDelay before parking (netpoll_linux.go).
+	// Set for a new connection; used by the reading goroutine only.
+	eager bool
 
 	// Guarded by the owning session's mu.
 	writing  bool   // a writer (flusher worker or goroutine) has the queue

@@ -56,7 +56,7 @@ func newSocketIOServer(opts *cliflags.Server, cn *cliflags.Node, log *slog.Logge
 		var auth struct {
 			Token string `json:"token"`
 		}
-		json.Unmarshal(s.Handshake().Auth, &auth)
+		json.Unmarshal(s.Auth(), &auth)
 		if auth.Token != "secret" {
 			return herald.NewConnectError("not authorized", map[string]string{"why": "token"})
 		}
@@ -70,7 +70,7 @@ func newSocketIOServer(opts *cliflags.Server, cn *cliflags.Node, log *slog.Logge
 func setupNamespace(nsp *herald.Namespace, node string) {
 	handlers := eventHandlers(nsp, node)
 	nsp.OnConnection(func(s *herald.Socket) {
-		s.Emit("auth", json.RawMessage(s.Handshake().Auth))
+		s.Emit("auth", s.Auth())
 		for _, h := range handlers {
 			s.On(h.event, h.fn)
 		}
