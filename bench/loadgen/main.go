@@ -33,13 +33,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -53,6 +51,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/herald-rt/herald/bench/internal/wsframe"
 )
 
 type config struct {
@@ -748,24 +748,7 @@ func (f *frameIO) writeText(p []byte) error { return f.writeFrame(ws.OpText, p) 
 
 // writeFrame writes one masked frame with a single write call.
 func (f *frameIO) writeFrame(op ws.OpCode, p []byte) error {
-	buf := f.out[:0]
-	buf = append(buf, 0x80|byte(op))
-	switch n := len(p); {
-	case n < 126:
-		buf = append(buf, 0x80|byte(n))
-	case n <= 0xffff:
-		buf = append(buf, 0x80|126)
-		buf = binary.BigEndian.AppendUint16(buf, uint16(n))
-	default:
-		buf = append(buf, 0x80|127)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
-	}
-	var mask [4]byte
-	binary.LittleEndian.PutUint32(mask[:], rand.Uint32())
-	buf = append(buf, mask[:]...)
-	start := len(buf)
-	buf = append(buf, p...)
-	ws.Cipher(buf[start:], mask, 0)
+	buf := wsframe.AppendMasked(f.out[:0], byte(op), p)
 	_, err := f.w.Write(buf)
 	if cap(buf) <= 256 {
 		f.out = buf[:0]

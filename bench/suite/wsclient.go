@@ -21,16 +21,16 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/herald-rt/herald/bench/internal/wsframe"
 )
 
 // wsKey is the Sample nonce of RFC 6455 §1.3. A benchmark client gains
@@ -366,25 +366,7 @@ func (w *wsConn) send(p []byte) error { return w.frame(opText, p) }
 func (w *wsConn) frame(op byte, p []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	buf := append(w.out[:0], 0x80|op)
-	switch n := len(p); {
-	case n < 126:
-		buf = append(buf, 0x80|byte(n))
-	case n <= 0xffff:
-		buf = append(buf, 0x80|126)
-		buf = binary.BigEndian.AppendUint16(buf, uint16(n))
-	default:
-		buf = append(buf, 0x80|127)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
-	}
-	var mask [4]byte
-	binary.LittleEndian.PutUint32(mask[:], rand.Uint32())
-	buf = append(buf, mask[:]...)
-	s := len(buf)
-	buf = append(buf, p...)
-	for i := range buf[s:] {
-		buf[s+i] ^= mask[i&3]
-	}
+	buf := wsframe.AppendMasked(w.out[:0], op, p)
 	var err error
 	if w.loop != nil {
 		err = w.writeRaw(buf)
