@@ -151,11 +151,8 @@ func (c *wsConn) flush(s *Session, f *flusher) {
 	c.writeMu.Unlock()
 	putFrames(fp, frames)
 
-	clear(batch)
 	s.mu.Lock()
-	if cap(batch) <= 256 && s.spare == nil {
-		s.spare = batch[:0]
-	}
+	s.recycleLocked(batch)
 	if len(s.queue) > 0 || c.closing {
 		f.add(s, c) // more came while writing, or the close frame: another turn
 	} else {

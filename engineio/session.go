@@ -275,15 +275,20 @@ func (s *Session) takeQueueLocked() []*Message {
 }
 
 func (s *Session) recycle(q []*Message) {
+	s.mu.Lock()
+	s.recycleLocked(q)
+	s.mu.Unlock()
+}
+
+// recycleLocked is recycle for a caller that holds s.mu.
+func (s *Session) recycleLocked(q []*Message) {
 	if cap(q) > 256 {
 		return // don't keep a burst's large array on an idle session
 	}
 	clear(q)
-	s.mu.Lock()
 	if s.spare == nil {
 		s.spare = q[:0]
 	}
-	s.mu.Unlock()
 }
 
 // kickLocked wakes whichever transport writes for the session.

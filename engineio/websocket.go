@@ -232,12 +232,8 @@ func (c *wsConn) writeBatch(batch []*Message, s *Session) error {
 		frames = append(frames, m.webSocketFrame(s.protocol))
 	}
 	*bufs = frames
-	_, err := bufs.WriteTo(c.conn) // consumes *bufs
-	clear(frames)
-	if cap(frames) <= 1024 {
-		*bufs = frames[:0]
-		iovecPool.Put(bufs)
-	}
+	_, err := bufs.WriteTo(c.conn) // consumes *bufs, not frames; a local copy would escape
+	putFrames(bufs, frames)
 	return err
 }
 
