@@ -3,6 +3,7 @@ package herald
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -103,6 +104,14 @@ func NewServer(cfg Config) (*Server, error) {
 
 // ServeHTTP serves the Engine.IO endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Serve accepts connections on ln and answers Socket.IO's requests on them
+// directly, without net/http's per-request work; every other request goes
+// to opts.HTTP (see engineio.Server.Serve, which this is). It returns when
+// opts.HTTP is shut down; call Shutdown first.
+func (s *Server) Serve(ln net.Listener, opts engineio.ServeOptions) error {
+	return s.engine.Serve(ln, opts)
+}
 
 // Engine returns the underlying Engine.IO server.
 func (s *Server) Engine() *engineio.Server { return s.engine }

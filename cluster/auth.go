@@ -27,6 +27,12 @@ const (
 	HeaderSignature   = "X-Herald-Signature"    // hex HMAC-SHA256, see signature
 )
 
+// ForwardingHeaderPrefix starts the name of every forwarding header. A
+// node that answers Engine.IO requests with engineio.Server.Serve names it
+// in ServeOptions.PassThroughHeaderPrefixes, so that forwarded requests
+// reach the verifier (Forwarder.Handler) rather than the direct path.
+const ForwardingHeaderPrefix = "X-Herald-"
+
 var forwardHeaders = []string{HeaderForwardedBy, HeaderClient, HeaderTime, HeaderNonce, HeaderSignature}
 
 // Defaults of the authentication limits.

@@ -131,7 +131,7 @@ func TestUnknownSessionWebSocketDial(t *testing.T) {
 func TestWrongPath(t *testing.T) {
 	e := newEnv(t, Config{}, nil)
 	for _, path := range []string{"/", "/socket.io/", "/engine.io", "/engineio/", "/other/engine.io/"} {
-		resp, err := e.client.Get(e.ts.URL + path + "?EIO=4&transport=polling")
+		resp, err := e.client.Get(e.base + path + "?EIO=4&transport=polling")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +142,7 @@ func TestWrongPath(t *testing.T) {
 	}
 	// A custom path is honoured and the default is then a 404.
 	e2 := newEnv(t, Config{Path: "/socket.io/"}, nil)
-	resp, err := e2.client.Get(e2.ts.URL + "/engine.io/?EIO=4&transport=polling")
+	resp, err := e2.client.Get(e2.base + "/engine.io/?EIO=4&transport=polling")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -349,7 +349,7 @@ func TestCookie(t *testing.T) {
 		}
 		// Not on a WebSocket-only handshake.
 		var wsHeader http.Header
-		u := e.ts.URL + e.path + "?EIO=4&transport=websocket"
+		u := e.base + e.path + "?EIO=4&transport=websocket"
 		req, _ := http.NewRequest("GET", u, nil)
 		for i := 0; i < len(upgradeHeaders); i += 2 {
 			req.Header.Set(upgradeHeaders[i], upgradeHeaders[i+1])

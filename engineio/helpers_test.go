@@ -49,7 +49,14 @@ const pkgPrefix = "github.com/herald-rt/herald/engineio."
 
 // moduleGoroutines returns the stacks of the goroutines that are running
 // code of this package outside of test files.
-func moduleGoroutines() []string {
+func moduleGoroutines() []string { return goroutinesOf(false) }
+
+// sessionGoroutines is moduleGoroutines without those of the listener:
+// Serve's accept loop and the connections it keeps alive between requests
+// (net/http's, under httptest, are not this package's code either).
+func sessionGoroutines() []string { return goroutinesOf(true) }
+
+func goroutinesOf(skipListener bool) []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -66,6 +73,11 @@ func moduleGoroutines() []string {
 			fn := strings.TrimSpace(lines[i])
 			file := strings.TrimSpace(lines[i+1])
 			if strings.HasPrefix(fn, pkgPrefix) && !strings.Contains(file, "_test.go:") {
+				if skipListener && (strings.Contains(g, pkgPrefix+"(*directConn).readHead") ||
+					strings.Contains(g, pkgPrefix+"(*handoffListener).Accept") ||
+					strings.Contains(g, pkgPrefix+"(*Server).Serve(")) {
+					break
+				}
 				out = append(out, g)
 				break
 			}
@@ -101,12 +113,17 @@ func echo(s *Session) {
 	s.OnMessage(func(d []byte, b bool) { s.Send(NewMessage(d, b)) })
 }
 
+// serveDirect makes every testEnv serve through Server.Serve instead of an
+// httptest server (net/http): ENGINEIO_TEST_SERVE=direct. scripts/test runs
+// the package both ways.
+var serveDirect = os.Getenv("ENGINEIO_TEST_SERVE") == "direct"
+
 // testEnv is one Server behind an httptest server. Cleanup shuts both down
 // and checks that the goroutine count returns to what it was before.
 type testEnv struct {
 	t      *testing.T
 	srv    *Server
-	ts     *httptest.Server
+	base   string // http://host:port
 	path   string
 	client *http.Client
 
@@ -145,8 +162,34 @@ func newEnv(t *testing.T, cfg Config, onSession func(*Session)) *testEnv {
 		t.Fatalf("NewServer: %v", err)
 	}
 	e.srv = srv
-	e.ts = httptest.NewServer(srv)
-	e.client = e.ts.Client()
+	var stop func()
+	if serveDirect {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: srv}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln, ServeOptions{HTTP: hs}) }()
+		e.base = "http://" + ln.Addr().String()
+		tr := &http.Transport{}
+		e.client = &http.Client{Transport: tr}
+		stop = func() {
+			hs.Close()
+			if err := <-done; err != http.ErrServerClosed {
+				t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+			}
+			tr.CloseIdleConnections()
+		}
+	} else {
+		ts := httptest.NewServer(srv)
+		e.base = ts.URL
+		e.client = ts.Client()
+		stop = func() {
+			ts.CloseClientConnections()
+			ts.Close()
+		}
+	}
 	e.client.Timeout = 10 * time.Second
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -154,8 +197,7 @@ func newEnv(t *testing.T, cfg Config, onSession func(*Session)) *testEnv {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		e.ts.CloseClientConnections()
-		e.ts.Close()
+		stop()
 		if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= baseline }) {
 			t.Errorf("goroutines: %d after cleanup, want <= %d (baseline)\n%s",
 				runtime.NumGoroutine(), baseline, strings.Join(moduleGoroutines(), "\n\n"))
@@ -183,7 +225,7 @@ func (e *testEnv) closeReasons(sid string) []CloseReason {
 }
 
 func (e *testEnv) url(query string) string {
-	return e.ts.URL + e.path + "?" + query
+	return e.base + e.path + "?" + query
 }
 
 // response is a finished HTTP exchange.
@@ -390,7 +432,7 @@ func (e *testEnv) dialWS(query string) *wsClient {
 }
 
 func (e *testEnv) tryDialWS(query string) (*wsClient, error) {
-	u := "ws" + strings.TrimPrefix(e.ts.URL, "http") + e.path + "?" + query
+	u := "ws" + strings.TrimPrefix(e.base, "http") + e.path + "?" + query
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, br, _, err := ws.Dialer{}.Dial(ctx, u)
@@ -509,7 +551,7 @@ func (c *wsClient) readOpen() openPacket {
 // http.Client cannot make (bodies that never finish).
 func (e *testEnv) rawConn() (net.Conn, *bufio.Reader) {
 	e.t.Helper()
-	conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 // waitNoModuleGoroutines waits until no goroutine runs this package's code.
 func waitNoModuleGoroutines(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	if !waitFor(timeout, func() bool { return len(moduleGoroutines()) == 0 }) {
-		g := moduleGoroutines()
+	if !waitFor(timeout, func() bool { return len(sessionGoroutines()) == 0 }) {
+		g := sessionGoroutines()
 		t.Fatalf("%d goroutine(s) still running engineio code:\n\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }
@@ -27,7 +27,7 @@ func TestLeakDetectorSeesReader(t *testing.T) {
 	c := e.dialWS("EIO=4&transport=websocket")
 	op := c.readOpen()
 	found := waitFor(2*time.Second, func() bool {
-		for _, g := range moduleGoroutines() {
+		for _, g := range sessionGoroutines() {
 			if strings.Contains(g, pkgPrefix+"(*wsConn).readLoop") || strings.Contains(g, pkgPrefix+"(*netPoller).loop") {
 				return true
 			}
@@ -35,7 +35,7 @@ func TestLeakDetectorSeesReader(t *testing.T) {
 		return false
 	})
 	if !found {
-		t.Fatalf("no readLoop goroutine found for an open WebSocket session:\n%s", strings.Join(moduleGoroutines(), "\n\n"))
+		t.Fatalf("no readLoop goroutine found for an open WebSocket session:\n%s", strings.Join(sessionGoroutines(), "\n\n"))
 	}
 	c.conn.Close()
 	waitClosed(t, e.session(op.SID))
@@ -84,7 +84,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	if got := e.srv.Count(); got != 2*n {
 		t.Fatalf("Count() = %d, want %d", got, 2*n)
 	}
-	if len(moduleGoroutines()) == 0 {
+	if len(sessionGoroutines()) == 0 {
 		t.Fatal("no engineio goroutines with 100 open sessions: the leak check sees nothing")
 	}
 

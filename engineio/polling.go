@@ -102,13 +102,26 @@ func (s *Session) handlePollGet(w http.ResponseWriter, r *http.Request) {
 		}
 		wake := make(chan struct{})
 		s.pollWake = wake
+		direct, _ := w.(*directResponse)
+		if direct != nil {
+			s.pollConn = direct.d
+		}
 		s.mu.Unlock()
-		select {
-		case <-wake:
-		case <-r.Context().Done():
+		gone := false
+		if direct != nil {
+			gone = direct.d.awaitPoll(s, wake)
+		} else {
+			select {
+			case <-wake:
+			case <-r.Context().Done():
+				gone = true
+			}
+		}
+		if gone {
 			s.mu.Lock()
 			if s.pollWake == wake {
 				s.pollWake = nil
+				s.pollConn = nil
 			}
 			s.pollActive = false
 			s.mu.Unlock()

@@ -165,16 +165,18 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if srv.applyCORS(w, r) {
 		return // preflight answered
 	}
-	q := r.URL.Query()
+	// The few parameters are looked up in the raw query: building
+	// url.Values cost a map and its slices per request.
+	rawQuery := r.URL.RawQuery
 	protocol := 4
-	if eio := q.Get("EIO"); eio != "4" {
+	if eio := queryValue(rawQuery, "EIO"); eio != "4" {
 		if !srv.cfg.AllowEIO3 || (eio != "3" && eio != "") {
 			writeRequestError(w, ErrUnsupportedProtocol, "")
 			return
 		}
 		protocol = 3
 	}
-	transport := q.Get("transport")
+	transport := queryValue(rawQuery, "transport")
 	if !srv.cfg.allows(transport) {
 		writeRequestError(w, ErrTransportUnknown, "")
 		return
@@ -184,7 +186,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, ErrBadRequest, "")
 		return
 	}
-	sid := q.Get("sid")
+	sid := queryValue(rawQuery, "sid")
 	if sid == "" {
 		if r.Method != http.MethodGet {
 			writeRequestError(w, ErrBadHandshakeMethod, "")
@@ -193,7 +195,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if srv.closing.Load() && srv.forwardHandshake(w, r) {
 			return // draining: the session opens on another node
 		}
-		srv.handshake(w, r, q.Get("transport"), protocol, q.Get("b64") != "")
+		srv.handshake(w, r, transport, protocol, queryValue(rawQuery, "b64") != "")
 		return
 	}
 	s := srv.Session(sid)

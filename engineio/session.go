@@ -80,6 +80,7 @@ type Session struct {
 
 	// Polling.
 	pollWake  chan struct{} // closed to wake the pending GET
+	pollConn  *directConn   // the pending GET's connection when Serve answers it
 	postAbort func()        // cuts short the body read of that POST
 	farewell  *Message      // last packet for the pending/next GET once closed
 
@@ -291,14 +292,24 @@ func (s *Session) recycleLocked(q []*Message) {
 	}
 }
 
+// wakePollLocked wakes the pending GET. A GET that Serve answers waits in a
+// Read of its connection (directConn.awaitPoll), which a deadline ends.
+func (s *Session) wakePollLocked() {
+	close(s.pollWake)
+	s.pollWake = nil
+	if s.pollConn != nil {
+		s.pollConn.interrupt()
+		s.pollConn = nil
+	}
+}
+
 // kickLocked wakes whichever transport writes for the session.
 func (s *Session) kickLocked() {
 	switch {
 	case s.transport == TransportWebSocket && s.ws != nil:
 		s.ws.startWriterLocked(s)
 	case s.pollWake != nil:
-		close(s.pollWake)
-		s.pollWake = nil
+		s.wakePollLocked()
 	}
 }
 
@@ -334,14 +345,12 @@ func (s *Session) closeWith(reason CloseReason, graceful bool) {
 		lingering = true
 		s.lingering = time.AfterFunc(s.srv.lingerTimeout(), func() { s.srv.remove(s) })
 		if s.pollWake != nil {
-			close(s.pollWake)
-			s.pollWake = nil
+			s.wakePollLocked()
 		}
 	case s.pollWake != nil:
 		// A GET is waiting: it writes the queue and the farewell.
 		s.state = stateClosed
-		close(s.pollWake)
-		s.pollWake = nil
+		s.wakePollLocked()
 	default:
 		s.state = stateClosed
 	}

@@ -79,12 +79,25 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, []byte, e
 		http.Error(w, uerr.Error(), uerr.status)
 		return nil, nil, uerr
 	}
-	conn, rw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		http.Error(w, "websocket handshake: "+err.Error(), http.StatusInternalServerError)
-		return nil, nil, err
+	var conn net.Conn
+	var early []byte
+	if d, ok := w.(*directResponse); ok {
+		conn, early = d.d.hijack() // Serve's connection: no bufio to drop
+	} else {
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, "websocket handshake: "+err.Error(), http.StatusInternalServerError)
+			return nil, nil, err
+		}
+		conn = c
+		if rw != nil && rw.Reader.Buffered() > 0 {
+			// The client pipelined frames after its request: read those
+			// first, then drop net/http's buffer.
+			b, _ := rw.Reader.Peek(rw.Reader.Buffered())
+			early = append([]byte(nil), b...)
+		}
 	}
-	conn.SetDeadline(time.Time{}) // net/http's read deadline no longer applies
+	conn.SetDeadline(time.Time{}) // the HTTP server's deadlines no longer apply
 
 	c := &wsConn{conn: conn, rd: conn, eager: true}
 	switch sc := conn.(type) {
@@ -93,11 +106,8 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, []byte, e
 	case *net.UnixConn:
 		c.raw, _ = sc.SyscallConn()
 	}
-	if rw != nil && rw.Reader.Buffered() > 0 {
-		// The client pipelined frames after its request: read those first,
-		// then drop net/http's buffer.
-		early, _ := rw.Reader.Peek(rw.Reader.Buffered())
-		c.early = bytes.NewReader(append([]byte(nil), early...))
+	if len(early) > 0 {
+		c.early = bytes.NewReader(early)
 		c.rd = io.MultiReader(c.early, conn)
 	}
 

@@ -31,7 +31,7 @@ func TestWebSocketOpeningHandshakeErrors(t *testing.T) {
 	e := newEnv(t, Config{}, nil)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", strings.TrimPrefix(e.ts.URL, "http://"))
+			conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -441,8 +441,7 @@ func (s *Session) probeAnswered(c *wsConn) bool {
 	s.probeGrace = time.AfterFunc(probeGrace, func() {
 		s.mu.Lock()
 		if s.upgrading && s.probe == c && s.pollWake != nil {
-			close(s.pollWake)
-			s.pollWake = nil
+			s.wakePollLocked()
 		}
 		s.mu.Unlock()
 	})
@@ -468,8 +467,7 @@ func (s *Session) completeUpgrade(c *wsConn) bool {
 	s.transport = TransportWebSocket
 	s.ws = c
 	if s.pollWake != nil {
-		close(s.pollWake)
-		s.pollWake = nil
+		s.wakePollLocked()
 	}
 	if len(s.queue) > 0 {
 		c.startWriterLocked(s)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald"
+	"github.com/herald-rt/herald/engineio"
 	"github.com/herald-rt/herald/internal/cliflags"
 	"github.com/herald-rt/herald/parser"
 )
@@ -81,7 +82,13 @@ func run(opts *cliflags.Server, profileDir string) error {
 		profileOnSignals(ctx, profileDir, log)
 	}()
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() {
+		if opts.NetHTTP {
+			errc <- httpSrv.Serve(ln)
+			return
+		}
+		errc <- srv.Serve(ln, engineio.ServeOptions{HTTP: httpSrv})
+	}()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -108,7 +108,7 @@ func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.
 		"advertise", node.AdvertiseURL(), "forwarding", node.Forwarder != nil,
 		"demo", "http://"+displayAddr(ln.Addr())+"/")
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() { errc <- node.Serve(eio, ln, httpSrv) }()
 	node.Start(eio)
 	select {
 	case err := <-errc:

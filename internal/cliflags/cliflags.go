@@ -34,6 +34,7 @@ type Server struct {
 	Peers         string        // static peer list, id=URL,...
 	AdvertiseURL  string        // how other nodes reach this one
 	DrainDelay    time.Duration // between "draining" and closing sessions
+	NetHTTP       bool          // serve every request through net/http (no direct path)
 }
 
 // Defaults are the values a flag takes when neither it nor its environment
@@ -70,6 +71,7 @@ func Register(fs *flag.FlagSet, def Defaults) *Server {
 	fs.StringVar(&s.Peers, "peers", env("peers", ""), "static list of the other nodes for forwarding without Redis, `id=http://host:port,...` (env HERALD_PEERS)")
 	fs.StringVar(&s.AdvertiseURL, "advertise-url", env("advertise-url", ""), "`URL` other nodes reach this one on; default http://<listen address>, 127.0.0.1 for an unspecified host (env HERALD_ADVERTISE_URL)")
 	fs.DurationVar(&s.DrainDelay, "drain-delay", envDuration("drain-delay", def.DrainDelay), "on SIGTERM, how long /health reports draining before clients are told to reconnect elsewhere (env HERALD_DRAIN_DELAY)")
+	fs.BoolVar(&s.NetHTTP, "net-http", envBool("net-http", false), "serve every request through net/http, including Engine.IO's own, which are otherwise answered directly on the connection (engineio.Server.Serve) (env HERALD_NET_HTTP)")
 	fs.StringVar(&s.LogLevel, "log-level", env("log-level", "info"), "log level: debug, info, warn, error (env HERALD_LOG_LEVEL)")
 	return s
 }

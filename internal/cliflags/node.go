@@ -130,6 +130,20 @@ func (n *Node) Handler(eio *engineio.Server, app http.Handler) http.Handler {
 	return cluster.Handler("", mux)
 }
 
+// Serve serves ln with hs, whose Handler is the node's (Handler): the
+// Engine.IO requests of eio directly on their connections
+// (engineio.Server.Serve, forwarded requests excepted so the verifier sees
+// them), unless --net-http. It returns when hs is shut down.
+func (n *Node) Serve(eio *engineio.Server, ln net.Listener, hs *http.Server) error {
+	if n.opts.NetHTTP {
+		return hs.Serve(ln)
+	}
+	return eio.Serve(ln, engineio.ServeOptions{
+		HTTP:                      hs,
+		PassThroughHeaderPrefixes: []string{cluster.ForwardingHeaderPrefix},
+	})
+}
+
 // Start registers the node in the registry (if any) and keeps its entry
 // fresh until Drain or Close.
 func (n *Node) Start(eio *engineio.Server) {

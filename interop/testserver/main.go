@@ -93,7 +93,7 @@ func run(mode string, opts *cliflags.Server) error {
 		"advertise", node.AdvertiseURL(), "forwarding", node.Forwarder != nil)
 	httpSrv := &http.Server{Handler: node.Handler(eio, handler)}
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() { errc <- node.Serve(eio, ln, httpSrv) }()
 	node.Start(eio)
 	select {
 	case err := <-errc:

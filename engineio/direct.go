@@ -1,0 +1,907 @@
+package engineio
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Serve answers Engine.IO's own requests on a listener without net/http.
+//
+// Behind net/http a long-polling request cost Herald about 30 µs of CPU
+// outside the read and write system calls: a connection reader with a
+// background read per request, a context, the request's parsing into a
+// map, a response with its own header map, sorting and chunk writer. The
+// benchmark S5 (docs/performance.md) spent 82% of the server's CPU in
+// net/http. Serve reads each request into a pooled buffer, answers the
+// shapes Engine.IO clients send (see directRequest) through the same
+// handler code as ServeHTTP, with a request and a response writer reused
+// along the connection, and writes each response in one system call.
+//
+// Anything else — another path, HTTP/1.0, chunked bodies, Expect, a header
+// block over 4 KiB, a header named in ServeOptions.PassThroughHeaderPrefixes,
+// a session another node holds, a handshake while draining — is handed with
+// the bytes already read to an http.Server, which then keeps the
+// connection. So every request gets net/http's behaviour except the common
+// ones, which get the same answers faster.
+
+// ServeOptions configures Server.Serve. The zero value is valid.
+type ServeOptions struct {
+	// HTTP serves the connections Serve does not answer itself. Its Handler
+	// must reach this Server for the Engine.IO path (directly or through a
+	// mux or middleware). If nil, an http.Server whose Handler is this
+	// Server is used. Its ReadHeaderTimeout, ReadTimeout and IdleTimeout
+	// also bound the connections Serve answers.
+	HTTP *http.Server
+
+	// PassThroughHeaderPrefixes names headers (by prefix, without case)
+	// whose requests must go to HTTP: requests answered directly do not
+	// pass through HTTP's Handler, so middleware that must see some
+	// requests names them here. For example a cluster node passes
+	// cluster.ForwardingHeaderPrefix so its forwarding verifier checks
+	// every forwarded request.
+	PassThroughHeaderPrefixes []string
+}
+
+// directBufferSize is the read buffer of a directly served connection; a
+// request whose header block does not fit goes to net/http.
+const directBufferSize = 4096
+
+var directBuffers = sync.Pool{New: func() any { return new([directBufferSize]byte) }}
+
+// aLongTimeAgo is a read deadline in the past: it wakes a blocked Read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Serve accepts connections on ln and serves them until ln fails or
+// opts.HTTP is shut down (Serve then returns http.ErrServerClosed).
+// Requests on the Engine.IO path are answered directly (see above); every
+// other connection goes to opts.HTTP. Middleware in opts.HTTP's Handler
+// does not see directly answered requests: wrap the Server and use
+// ServeHTTP (http.Server.Serve) when it must, or name its headers in
+// opts.PassThroughHeaderPrefixes. Shut opts.HTTP down after Shutdown.
+func (srv *Server) Serve(ln net.Listener, opts ServeOptions) error {
+	hs := opts.HTTP
+	if hs == nil {
+		hs = &http.Server{Handler: srv}
+	}
+	ds := &directServer{
+		srv:      srv,
+		hs:       hs,
+		prefixes: opts.PassThroughHeaderPrefixes,
+		handoff:  newHandoffListener(ln.Addr()),
+		conns:    make(map[*directConn]struct{}),
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		hs.Serve(ds.handoff)
+		// The http.Server was shut down or closed: so is Serve.
+		ds.closing.Store(true)
+		ln.Close()
+		ds.closeIdle()
+	}()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ds.closing.Load() {
+				<-stopped
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+				// Out of descriptors, for instance: wait as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				srv.log.Warn("engineio: accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			ds.handoff.Close()
+			<-stopped
+			return err
+		}
+		delay = 0
+		d := &directConn{ds: ds, conn: c}
+		if !ds.track(d) {
+			c.Close()
+			continue
+		}
+		go d.serve()
+	}
+}
+
+// directServer is one Serve call.
+type directServer struct {
+	srv      *Server
+	hs       *http.Server
+	prefixes []string
+	handoff  *handoffListener
+	closing  atomic.Bool
+
+	mu    sync.Mutex // guards conns
+	conns map[*directConn]struct{}
+}
+
+func (ds *directServer) track(d *directConn) bool {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if ds.closing.Load() {
+		return false
+	}
+	ds.conns[d] = struct{}{}
+	return true
+}
+
+func (ds *directServer) untrack(d *directConn) {
+	ds.mu.Lock()
+	delete(ds.conns, d)
+	ds.mu.Unlock()
+}
+
+// closeIdle closes the connections waiting for a request; the others close
+// after their request (closing is set).
+func (ds *directServer) closeIdle() {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	for d := range ds.conns {
+		if d.idle.Load() {
+			d.conn.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+}
+
+// idleTimeout bounds the wait for a connection's next request and
+// headerTimeout the reading of its header block, as in net/http.
+func (ds *directServer) idleTimeout() time.Duration {
+	if ds.hs.IdleTimeout > 0 {
+		return ds.hs.IdleTimeout
+	}
+	return ds.hs.ReadTimeout
+}
+
+func (ds *directServer) headerTimeout() time.Duration {
+	if ds.hs.ReadHeaderTimeout > 0 {
+		return ds.hs.ReadHeaderTimeout
+	}
+	return ds.hs.ReadTimeout
+}
+
+// directConn is one connection served by Serve: one goroutine reads a
+// request, runs the handler and writes the response, in turn.
+type directConn struct {
+	ds     *directServer
+	conn   net.Conn
+	remote string // conn.RemoteAddr().String(), once
+	idle   atomic.Bool
+
+	buf  *[directBufferSize]byte // nil once handed off or hijacked
+	r, w int                     // unread bytes are buf[r:w]
+
+	// Reused by each request on the connection: a request's handler does
+	// not keep them once it returns (a handshake gets fresh ones).
+	req  http.Request
+	url  url.URL
+	resp directResponse
+	body directBody
+	out  []byte // the response being written
+}
+
+func (d *directConn) serve() {
+	ds := d.ds
+	d.buf = directBuffers.Get().(*[directBufferSize]byte)
+	d.remote = d.conn.RemoteAddr().String()
+	keep := false // the connection now belongs to someone else
+	defer func() {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			ds.srv.log.Error("engineio: handler panicked", "panic", v, "remote", d.remote)
+		}
+		ds.untrack(d)
+		d.release()
+		if !keep {
+			d.conn.Close()
+		}
+	}()
+	for {
+		if ds.closing.Load() {
+			return
+		}
+		end, ok := d.readHead()
+		if !ok {
+			return
+		}
+		var req *http.Request
+		closeAfter, direct := false, false
+		if end > 0 {
+			req, closeAfter, direct = d.parse(d.buf[d.r:end])
+		}
+		if !direct {
+			keep = d.handOff()
+			return
+		}
+		d.r = end
+		d.serveRequest(req)
+		if d.resp.hijacked {
+			keep = true
+			return
+		}
+		if !d.finish(req) || closeAfter || d.resp.closeAfter {
+			return
+		}
+	}
+}
+
+// release gives the read buffer back.
+func (d *directConn) release() {
+	if d.buf != nil {
+		directBuffers.Put(d.buf)
+		d.buf = nil
+	}
+}
+
+// readHead reads until buf[r:] holds a whole header block and returns the
+// index just past it. ok is false when the connection is done (closed,
+// timed out, or shutting down). A block that does not fit the buffer
+// returns end = -1 with ok true: parse sends it to net/http.
+func (d *directConn) readHead() (end int, ok bool) {
+	ds := d.ds
+	if d.r == d.w {
+		d.r, d.w = 0, 0
+		if t := ds.idleTimeout(); t > 0 {
+			d.conn.SetReadDeadline(time.Now().Add(t))
+		}
+		// Marked idle before closing is checked: closeIdle either sees
+		// the mark or this sees closing.
+		d.idle.Store(true)
+		if ds.closing.Load() {
+			return 0, false
+		}
+		n, _ := d.conn.Read(d.buf[:])
+		d.idle.Store(false)
+		if n == 0 {
+			return 0, false
+		}
+		d.w = n
+	}
+	timed := false
+	for {
+		if i := bytes.Index(d.buf[d.r:d.w], crlfcrlf); i >= 0 {
+			if timed || ds.idleTimeout() > 0 {
+				d.conn.SetReadDeadline(time.Time{})
+			}
+			return d.r + i + 4, true
+		}
+		if d.w == len(d.buf) {
+			if d.r == 0 {
+				return -1, true
+			}
+			d.w = copy(d.buf[:], d.buf[d.r:d.w])
+			d.r = 0
+		}
+		if !timed {
+			if t := ds.headerTimeout(); t > 0 {
+				d.conn.SetReadDeadline(time.Now().Add(t))
+				timed = true
+			}
+		}
+		n, err := d.conn.Read(d.buf[d.w:])
+		d.w += n
+		if err != nil && n == 0 {
+			return 0, false
+		}
+	}
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// parse decides whether a header block is served directly and builds its
+// request. It accepts only what it fully understands; net/http answers the
+// rest (including with its own errors).
+func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct bool) {
+	dr, ok := parseDirectHead(head, d.ds.srv.path, d.ds.prefixes)
+	if !ok {
+		return nil, false, false
+	}
+	srv := d.ds.srv
+	_, rawTarget, _ := bytes.Cut(head[dr.target[0]:dr.target[1]], []byte("?"))
+	sid := queryValue(string(rawTarget), "sid") // no copy: the compiler sees it does not escape
+	switch {
+	case dr.method == http.MethodOptions:
+	case sid == "" && srv.closing.Load():
+		return nil, false, false // draining: Forwarder may send it elsewhere
+	case sid != "" && srv.Session(sid) == nil:
+		return nil, false, false // another node's, or unknown: Forwarder decides
+	}
+
+	// The header block becomes one string; keys and values are substrings
+	// of it, the value slices share one array.
+	block := string(head)
+	h := make(http.Header, len(dr.fields))
+	values := make([]string, len(dr.fields))
+	for i, f := range dr.fields {
+		key := block[f.name[0]:f.name[1]]
+		if !isCanonicalKey(key) {
+			key = textproto.CanonicalMIMEHeaderKey(key)
+		}
+		values[i] = block[f.value[0]:f.value[1]]
+		if vs, ok := h[key]; ok {
+			h[key] = append(vs, values[i])
+		} else {
+			h[key] = values[i : i+1 : i+1]
+		}
+	}
+	target := block[dr.target[0]:dr.target[1]]
+	path, rawQuery, _ := strings.Cut(target, "?")
+
+	req, u := &d.req, &d.url
+	if sid == "" {
+		// A handshake may keep its request (AllowRequest): give it its own.
+		req, u = new(http.Request), new(url.URL)
+	}
+	*u = url.URL{Path: path, RawQuery: rawQuery}
+	*req = http.Request{
+		Method:        dr.method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          http.NoBody,
+		ContentLength: dr.contentLength,
+		Host:          block[dr.host[0]:dr.host[1]],
+		RemoteAddr:    d.remote,
+		RequestURI:    target,
+	}
+	if tc, ok := d.conn.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		req.TLS = &cs
+	}
+	if dr.contentLength > 0 {
+		d.body = directBody{d: d, remain: dr.contentLength}
+		req.Body = &d.body
+	}
+	return req, dr.closeAfter, true
+}
+
+// serveRequest runs the handler for req, whose response goes to d.resp.
+func (d *directConn) serveRequest(req *http.Request) {
+	d.resp.reset(d)
+	d.ds.srv.ServeHTTP(&d.resp, req)
+}
+
+// finish writes the response and discards what is left of the body. It
+// returns false when the connection cannot serve another request.
+func (d *directConn) finish(req *http.Request) bool {
+	w := &d.resp
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	d.out = w.appendResponse(d.out[:0])
+	ok := d.write(d.out)
+	if cap(d.out) > 64<<10 {
+		d.out = nil // don't keep one large poll's buffer
+	}
+	if req.Body != http.NoBody && d.body.remain > 0 {
+		// An unread body: skip it if it is already here, else close.
+		if int64(d.w-d.r) < d.body.remain {
+			return false
+		}
+		d.r += int(d.body.remain)
+	}
+	return ok && !d.ds.closing.Load()
+}
+
+func (d *directConn) write(b []byte) bool {
+	timeout := d.ds.hs.WriteTimeout
+	if timeout == 0 {
+		timeout = d.ds.srv.writeTimeout
+	}
+	d.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := d.conn.Write(b)
+	return err == nil
+}
+
+// handOff gives the connection, with what has been read of it, to the
+// http.Server. It returns false if that server no longer accepts any.
+func (d *directConn) handOff() bool {
+	pending := append([]byte(nil), d.buf[d.r:d.w]...)
+	d.release()
+	return d.ds.handoff.give(&prefixConn{Conn: d.conn, pending: pending})
+}
+
+// hijack gives the connection and its unread bytes to a WebSocket.
+func (d *directConn) hijack() (net.Conn, []byte) {
+	var early []byte
+	if d.w > d.r {
+		early = append([]byte(nil), d.buf[d.r:d.w]...)
+	}
+	d.r, d.w = 0, 0
+	d.release()
+	d.resp.hijacked = true
+	return d.conn, early
+}
+
+// awaitPoll blocks a long poll until wake is closed (the session has
+// something to send: wakePollLocked sets a read deadline in the past to
+// end the Read below) or the client goes away. Reading the connection is
+// how a vanished client is noticed, as net/http's background read does.
+func (d *directConn) awaitPoll(s *Session, wake chan struct{}) (gone bool) {
+	for {
+		if d.w == len(d.buf) {
+			if d.r == 0 {
+				return true // a client that pipelines 4 KiB at a poll
+			}
+			d.w = copy(d.buf[:], d.buf[d.r:d.w])
+			d.r = 0
+		}
+		n, err := d.conn.Read(d.buf[d.w:])
+		d.w += n
+		if err == nil {
+			continue // pipelined bytes: kept for the next request
+		}
+		if n == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return true
+		}
+		s.mu.Lock()
+		woken := s.pollWake != wake
+		s.mu.Unlock()
+		if woken {
+			d.conn.SetReadDeadline(time.Time{})
+			return false
+		}
+		if n == 0 {
+			return true
+		}
+	}
+}
+
+// interrupt ends awaitPoll's Read. The caller holds the session's lock.
+func (d *directConn) interrupt() { d.conn.SetReadDeadline(aLongTimeAgo) }
+
+// directBody reads a request body of known length from the connection's
+// buffer, then from the connection.
+type directBody struct {
+	d      *directConn
+	remain int64
+}
+
+func (b *directBody) Read(p []byte) (int, error) {
+	if b.remain <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	d := b.d
+	var n int
+	var err error
+	if d.w > d.r {
+		n = copy(p, d.buf[d.r:d.w])
+		d.r += n
+	} else {
+		n, err = d.conn.Read(p)
+	}
+	b.remain -= int64(n)
+	if err == io.EOF && b.remain > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil && b.remain == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *directBody) Close() error { return nil }
+
+// directResponse is the http.ResponseWriter of a directly served request:
+// it keeps the header and body and finish writes them in one write.
+type directResponse struct {
+	d           *directConn
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        []byte
+	hijacked    bool
+	closeAfter  bool
+}
+
+func (w *directResponse) reset(d *directConn) {
+	w.d = d
+	if w.header == nil {
+		w.header = make(http.Header, 4)
+	} else {
+		clear(w.header)
+	}
+	w.status, w.wroteHeader, w.hijacked, w.closeAfter = 0, false, false, false
+	if cap(w.body) > 64<<10 {
+		w.body = nil
+	}
+	w.body = w.body[:0]
+}
+
+func (w *directResponse) Header() http.Header { return w.header }
+
+func (w *directResponse) WriteHeader(code int) {
+	if w.wroteHeader || w.hijacked {
+		return
+	}
+	w.wroteHeader, w.status = true, code
+}
+
+func (w *directResponse) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+// SetReadDeadline lets handlePollPost cut a body read short
+// (http.ResponseController finds it).
+func (w *directResponse) SetReadDeadline(t time.Time) error {
+	return w.d.conn.SetReadDeadline(t)
+}
+
+// Hijack serves http.ResponseController; acceptWebSocket uses
+// directConn.hijack instead.
+func (w *directResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, early := w.d.hijack()
+	var r io.Reader = conn
+	if len(early) > 0 {
+		r = io.MultiReader(bytes.NewReader(early), conn)
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReader(r), bufio.NewWriter(conn)), nil
+}
+
+// appendResponse appends the status line, headers and body.
+func (w *directResponse) appendResponse(b []byte) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(w.status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(w.status)...)
+	b = append(b, "\r\n"...)
+	hasLength := false
+	for k, vs := range w.header {
+		if k == "Content-Length" {
+			hasLength = true
+		}
+		if k == "Connection" {
+			for _, v := range vs {
+				if strings.EqualFold(v, "close") {
+					w.closeAfter = true
+				}
+			}
+		}
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendHeaderValue(b, v)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if !hasLength {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(w.body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "Date: "...)
+	b = append(b, httpDate()...)
+	b = append(b, "\r\n\r\n"...)
+	return append(b, w.body...)
+}
+
+// appendHeaderValue appends v with CR and LF replaced by spaces, as
+// net/http does, so a value cannot start a header of its own.
+func appendHeaderValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// httpDate is the Date header's value, formatted once a second.
+func httpDate() string {
+	now := time.Now().Unix()
+	if d := cachedDate.Load(); d != nil && d.unix == now {
+		return d.text
+	}
+	d := &dateText{unix: now, text: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
+	cachedDate.Store(d)
+	return d.text
+}
+
+type dateText struct {
+	unix int64
+	text string
+}
+
+var cachedDate atomic.Pointer[dateText]
+
+// directField is one header line: offsets of its name and value.
+type directField struct{ name, value [2]int }
+
+// directRequest is what parseDirectHead found in a header block: offsets
+// into it, and the few headers Serve itself acts on.
+type directRequest struct {
+	method        string
+	target        [2]int
+	host          [2]int
+	fields        []directField
+	contentLength int64
+	closeAfter    bool
+}
+
+// parseDirectHead parses an HTTP/1.1 request head (request line and
+// header lines, ending with an empty line) of the shapes Engine.IO clients
+// send: GET, POST or OPTIONS of an origin-form target under path, one
+// Host, at most one Content-Length, no Transfer-Encoding or Expect, and no
+// header named by a pass-through prefix. ok is false for anything else,
+// well-formed or not: such requests go to net/http.
+func parseDirectHead(head []byte, path string, passThrough []string) (dr directRequest, ok bool) {
+	eol := bytes.Index(head, crlf)
+	if eol < 0 {
+		return dr, false
+	}
+	line := head[:eol]
+	sp1 := bytes.IndexByte(line, ' ')
+	if sp1 < 0 {
+		return dr, false
+	}
+	switch string(line[:sp1]) {
+	case http.MethodGet:
+		dr.method = http.MethodGet
+	case http.MethodPost:
+		dr.method = http.MethodPost
+	case http.MethodOptions:
+		dr.method = http.MethodOptions
+	default:
+		return dr, false
+	}
+	sp2 := bytes.IndexByte(line[sp1+1:], ' ')
+	if sp2 < 0 {
+		return dr, false
+	}
+	sp2 += sp1 + 1
+	if string(line[sp2+1:]) != "HTTP/1.1" {
+		return dr, false
+	}
+	target := line[sp1+1 : sp2]
+	p, _, _ := bytes.Cut(target, []byte("?"))
+	if !bytes.HasPrefix(p, []byte(path)) || bytes.IndexByte(p, '%') >= 0 || !validTarget(target) {
+		return dr, false
+	}
+	dr.target = [2]int{sp1 + 1, sp2}
+
+	dr.fields = make([]directField, 0, 12)
+	hosts, lengths := 0, 0
+	for i := eol + 2; ; {
+		next := bytes.Index(head[i:], crlf)
+		if next < 0 {
+			return dr, false
+		}
+		if next == 0 {
+			if i+2 != len(head) {
+				return dr, false // something after the empty line
+			}
+			break
+		}
+		line := head[i : i+next]
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !validFieldName(line[:colon]) {
+			return dr, false // also catches obsolete line folding
+		}
+		vs, ve := colon+1, len(line)
+		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+			ve--
+		}
+		if !validFieldValue(line[vs:ve]) {
+			return dr, false
+		}
+		name, value := line[:colon], line[vs:ve]
+		for _, pre := range passThrough {
+			if len(name) >= len(pre) && strings.EqualFold(string(name[:len(pre)]), pre) {
+				return dr, false
+			}
+		}
+		switch {
+		case equalFold(name, "Host"):
+			hosts++
+			dr.host = [2]int{i + vs, i + ve}
+		case equalFold(name, "Content-Length"):
+			lengths++
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 || value[0] == '+' {
+				return dr, false
+			}
+			dr.contentLength = n
+		case equalFold(name, "Transfer-Encoding"), equalFold(name, "Expect"):
+			return dr, false
+		case equalFold(name, "Connection"):
+			for tok := range strings.SplitSeq(string(value), ",") {
+				if strings.EqualFold(strings.TrimSpace(tok), "close") {
+					dr.closeAfter = true
+				}
+			}
+		}
+		dr.fields = append(dr.fields, directField{name: [2]int{i, i + colon}, value: [2]int{i + vs, i + ve}})
+		i += next + 2
+	}
+	if hosts != 1 || lengths > 1 {
+		return dr, false
+	}
+	return dr, true
+}
+
+var crlf = []byte("\r\n")
+
+func equalFold(b []byte, s string) bool {
+	return len(b) == len(s) && strings.EqualFold(string(b), s)
+}
+
+// validFieldName reports whether b is an RFC 9110 token.
+func validFieldName(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 || !isTokenByte[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var isTokenByte = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validFieldValue refuses control characters other than tab.
+func validFieldValue(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget accepts an origin-form request target of visible ASCII.
+func validTarget(b []byte) bool {
+	if len(b) == 0 || b[0] != '/' {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isCanonicalKey reports whether k is already in
+// textproto.CanonicalMIMEHeaderKey's form (so needs no new string).
+func isCanonicalKey(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case upper && 'a' <= c && c <= 'z', !upper && 'A' <= c && c <= 'Z':
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// queryValue returns the first value of key in a raw query, unescaped, as
+// url.ParseQuery would give it (without building the map).
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" || strings.IndexByte(part, ';') >= 0 {
+			continue // url.ParseQuery skips these
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if strings.ContainsAny(k, "%+") {
+			var err error
+			if k, err = url.QueryUnescape(k); err != nil {
+				continue
+			}
+		}
+		if k != key {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			u, err := url.QueryUnescape(v)
+			if err != nil {
+				continue
+			}
+			v = u
+		}
+		return v
+	}
+	return ""
+}
+
+// handoffListener is the net.Listener the http.Server of Serve accepts
+// handed-off connections from.
+type handoffListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	done   chan struct{}
+	closed sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *handoffListener) give(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.closed.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// prefixConn is a connection whose first bytes were already read.
+type prefixConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
