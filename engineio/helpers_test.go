@@ -56,6 +56,18 @@ func moduleGoroutines() []string { return goroutinesOf(false) }
 // (net/http's, under httptest, are not this package's code either).
 func sessionGoroutines() []string { return goroutinesOf(true) }
 
+// listenerFrame reports whether a goroutine whose innermost frame of this
+// package is fn waits for connections or requests: Serve's accept loop, an
+// idle worker, a connection between requests.
+func listenerFrame(fn string) bool {
+	for _, f := range []string{"(*directConn).readHead", "(*handoffListener).Accept", "(*Server).Serve(", "(*directServer).worker("} {
+		if strings.HasPrefix(fn, pkgPrefix+f) {
+			return true
+		}
+	}
+	return false
+}
+
 func goroutinesOf(skipListener bool) []string {
 	buf := make([]byte, 1<<20)
 	for {
@@ -73,9 +85,7 @@ func goroutinesOf(skipListener bool) []string {
 			fn := strings.TrimSpace(lines[i])
 			file := strings.TrimSpace(lines[i+1])
 			if strings.HasPrefix(fn, pkgPrefix) && !strings.Contains(file, "_test.go:") {
-				if skipListener && (strings.Contains(g, pkgPrefix+"(*directConn).readHead") ||
-					strings.Contains(g, pkgPrefix+"(*handoffListener).Accept") ||
-					strings.Contains(g, pkgPrefix+"(*Server).Serve(")) {
+				if skipListener && listenerFrame(fn) {
 					break
 				}
 				out = append(out, g)
