@@ -1,0 +1,396 @@
+package engineio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestParseDirectHead(t *testing.T) {
+	const path = "/engine.io/"
+	tests := []struct {
+		name, head string
+		ok         bool
+		length     int64
+		closeAfter bool
+	}{
+		{"poll", "GET /engine.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\n\r\n", true, 0, false},
+		{"post", "POST /engine.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\n", true, 12, false},
+		{"options", "OPTIONS /engine.io/?EIO=4 HTTP/1.1\r\nHost: x\r\n\r\n", true, 0, false},
+		{"close", "GET /engine.io/ HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\n", true, 0, true},
+		{"spaces around a value", "GET /engine.io/ HTTP/1.1\r\nHost:  x \t\r\n\r\n", true, 0, false},
+		{"other path", "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", false, 0, false},
+		{"escaped path", "GET /engine.io/%61 HTTP/1.1\r\nHost: x\r\n\r\n", false, 0, false},
+		{"HTTP/1.0", "GET /engine.io/ HTTP/1.0\r\nHost: x\r\n\r\n", false, 0, false},
+		{"HEAD", "HEAD /engine.io/ HTTP/1.1\r\nHost: x\r\n\r\n", false, 0, false},
+		{"absolute form", "GET http://x/engine.io/ HTTP/1.1\r\nHost: x\r\n\r\n", false, 0, false},
+		{"no host", "GET /engine.io/ HTTP/1.1\r\n\r\n", false, 0, false},
+		{"two hosts", "GET /engine.io/ HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", false, 0, false},
+		{"chunked", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", false, 0, false},
+		{"expect", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n", false, 0, false},
+		{"two lengths", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false, 0, false},
+		{"signed length", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n", false, 0, false},
+		{"folded line", "GET /engine.io/ HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", false, 0, false},
+		{"space before colon", "GET /engine.io/ HTTP/1.1\r\nHost : x\r\n\r\n", false, 0, false},
+		{"control character", "GET /engine.io/ HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", false, 0, false},
+		{"pass-through header", "GET /engine.io/ HTTP/1.1\r\nHost: x\r\nx-herald-client: 1.2.3.4:5\r\n\r\n", false, 0, false},
+		{"bare LF", "GET /engine.io/ HTTP/1.1\nHost: x\r\n\r\n", false, 0, false},
+		{"double space", "GET  /engine.io/ HTTP/1.1\r\nHost: x\r\n\r\n", false, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dr, ok := parseDirectHead([]byte(tt.head), path, []string{"X-Herald-"})
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			if dr.contentLength != tt.length || dr.closeAfter != tt.closeAfter {
+				t.Errorf("contentLength, closeAfter = %d, %v; want %d, %v", dr.contentLength, dr.closeAfter, tt.length, tt.closeAfter)
+			}
+		})
+	}
+}
+
+// Whatever parseDirectHead accepts, net/http reads the same way: method,
+// target, host, length and every header value.
+func FuzzParseDirectHead(f *testing.F) {
+	f.Add([]byte("GET /engine.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("POST /engine.io/?sid=a HTTP/1.1\r\nHost: h:1\r\nContent-Length: 3\r\nContent-Type: text/plain;charset=UTF-8\r\nConnection: close\r\n\r\n"))
+	f.Add([]byte("GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nuser-agent: a\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		dr, ok := parseDirectHead(head, "/engine.io/", []string{"X-Herald-"})
+		if !ok {
+			return
+		}
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil {
+			t.Fatalf("accepted a head net/http refuses (%v): %q", err, head)
+		}
+		if req.Method != dr.method || req.RequestURI != string(head[dr.target[0]:dr.target[1]]) ||
+			req.Host != string(head[dr.host[0]:dr.host[1]]) || req.ContentLength != dr.contentLength {
+			t.Fatalf("net/http reads %s %q host %q length %d; direct %s %q host %q length %d",
+				req.Method, req.RequestURI, req.Host, req.ContentLength, dr.method,
+				head[dr.target[0]:dr.target[1]], head[dr.host[0]:dr.host[1]], dr.contentLength)
+		}
+		fields := 0
+		for _, f := range dr.fields {
+			key := textproto.CanonicalMIMEHeaderKey(string(head[f.name[0]:f.name[1]]))
+			if key == "Host" {
+				continue // net/http moves it to req.Host
+			}
+			fields++
+			if !containsString(req.Header[key], string(head[f.value[0]:f.value[1]])) {
+				t.Fatalf("header %s: net/http has %q, direct %q", key, req.Header[key], head[f.value[0]:f.value[1]])
+			}
+		}
+		n := 0
+		for _, vs := range req.Header {
+			n += len(vs)
+		}
+		if n != fields {
+			t.Fatalf("net/http has %d header values, direct %d", n, fields)
+		}
+	})
+}
+
+func containsString(vs []string, v string) bool {
+	for _, s := range vs {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestQueryValue(t *testing.T) {
+	tests := []struct{ raw, key, want string }{
+		{"EIO=4&transport=polling&sid=abc", "sid", "abc"},
+		{"EIO=4&transport=polling", "sid", ""},
+		{"sid=a&sid=b", "sid", "a"},
+		{"s%69d=x%2By+z", "sid", "x+y z"},
+		{"sid=%zz&sid=ok", "sid", "ok"},
+		{"sid=a;b&sid=c", "sid", "c"},
+		{"&&b64=1", "b64", "1"},
+		{"b64", "b64", ""},
+	}
+	for _, tt := range tests {
+		if got := queryValue(tt.raw, tt.key); got != tt.want {
+			t.Errorf("queryValue(%q, %q) = %q, want %q", tt.raw, tt.key, got, tt.want)
+		}
+	}
+}
+
+// directEnv is a Server behind Serve, with an http.Server whose handler
+// counts what reaches it.
+type directEnv struct {
+	srv     *Server
+	addr    string
+	hs      *http.Server
+	netHTTP atomic.Int32 // requests that went through net/http
+	done    chan error
+}
+
+func newDirectEnv(t *testing.T) *directEnv {
+	t.Helper()
+	srv, err := NewServer(Config{}, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &directEnv{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/other", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "other") })
+	mux.Handle("/engine.io/", srv)
+	e.hs = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.netHTTP.Add(1)
+		mux.ServeHTTP(w, r)
+	})}
+	go func() { e.done <- srv.Serve(ln, ServeOptions{HTTP: e.hs, PassThroughHeaderPrefixes: []string{"X-Pass-"}}) }()
+	t.Cleanup(func() { e.stop(t) })
+	return e
+}
+
+func (e *directEnv) stop(t *testing.T) {
+	if e.done == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.srv.Shutdown(ctx)
+	e.hs.Shutdown(ctx)
+	select {
+	case err := <-e.done:
+		if err != http.ErrServerClosed {
+			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Serve did not return after the http.Server shut down")
+	}
+	e.done = nil
+}
+
+// rawConn is a client connection that writes requests by hand.
+type rawConn struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (e *directEnv) dial(t *testing.T) *rawConn {
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: t, conn: c, br: bufio.NewReader(c)}
+}
+
+func (c *rawConn) send(req string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, req); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawConn) response() (*http.Response, string) {
+	c.t.Helper()
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		c.t.Fatalf("reading a response: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("reading a body: %v", err)
+	}
+	return resp, string(body)
+}
+
+// openSession does a polling handshake on c and returns the session id.
+func (c *rawConn) openSession() string {
+	c.t.Helper()
+	c.send("GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := c.response()
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, `0{"sid":"`) {
+		c.t.Fatalf("handshake: %d %q", resp.StatusCode, body)
+	}
+	sid, _, _ := strings.Cut(strings.TrimPrefix(body, `0{"sid":"`), `"`)
+	return sid
+}
+
+// One keep-alive connection carries a handshake, a POST and the GET that
+// fetches its echo, then two pipelined requests answered in order, all
+// without net/http.
+func TestServeKeepAliveAndPipelining(t *testing.T) {
+	e := newDirectEnv(t)
+	c := e.dial(t)
+	sid := c.openSession()
+	poll := "GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	post := func(payload string) string {
+		return "POST /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: " +
+			itoa(len(payload)) + "\r\n\r\n" + payload
+	}
+	c.send(post("4hello\x1e4world"))
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	c.send(poll)
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4hello\x1e4world" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	c.send(post("4again") + poll)
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("pipelined POST: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4again" {
+		t.Fatalf("pipelined GET: %d %q", resp.StatusCode, body)
+	}
+	if n := e.netHTTP.Load(); n != 0 {
+		t.Errorf("%d requests went through net/http, want 0", n)
+	}
+}
+
+// A GET waiting for data is answered when the session sends; one whose
+// client goes away closes the session as the reference does.
+func TestServePendingPoll(t *testing.T) {
+	e := newDirectEnv(t)
+	c := e.dial(t)
+	sid := c.openSession()
+	s := e.srv.Session(sid)
+	poll := "GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	c.send(poll)
+	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
+	s.Send(NewMessage([]byte("late"), false))
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4late" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	c.send(poll)
+	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
+	reason := make(chan CloseReason, 1)
+	s.OnClose(func(r CloseReason) { reason <- r })
+	c.conn.Close()
+	select {
+	case r := <-reason:
+		if r != ReasonTransportError {
+			t.Errorf("close reason %q, want %q", r, ReasonTransportError)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session did not close after its client went away mid-poll")
+	}
+}
+
+// What Serve does not handle itself reaches the http.Server with every
+// byte: other paths, pass-through headers, HTTP/1.0, unknown sessions, a
+// header block larger than the read buffer. The connection stays with
+// net/http afterwards.
+func TestServeHandsOff(t *testing.T) {
+	e := newDirectEnv(t)
+	big := strings.Repeat("a", 5000)
+	tests := []struct {
+		name, req string
+		status    int
+		body      string
+	}{
+		{"other path", "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", 200, "other"},
+		{"pass-through header", "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nX-Pass-Me: 1\r\n\r\n", 200, `0{"sid":"`},
+		{"HTTP/1.0", "GET /other HTTP/1.0\r\nHost: x\r\n\r\n", 200, "other"},
+		{"unknown session", "GET /engine.io/?EIO=4&transport=polling&sid=nope HTTP/1.1\r\nHost: x\r\n\r\n", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"large header", "GET /other HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", 200, "other"},
+		{"chunked body", "POST /other HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.netHTTP.Load()
+			c := e.dial(t)
+			c.send(tt.req)
+			resp, body := c.response()
+			if resp.StatusCode != tt.status || !strings.HasPrefix(body, tt.body) {
+				t.Fatalf("got %d %q, want %d %q...", resp.StatusCode, body, tt.status, tt.body)
+			}
+			if e.netHTTP.Load() != before+1 {
+				t.Fatal("the request did not go through net/http")
+			}
+			if strings.Contains(tt.req, "HTTP/1.0") { // net/http closes it
+				return
+			}
+			// The next request on the connection is net/http's too.
+			c.send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+			if _, body := c.response(); body != "other" {
+				t.Fatalf("second request: %q", body)
+			}
+			if e.netHTTP.Load() != before+2 {
+				t.Fatal("the second request did not go through net/http")
+			}
+		})
+	}
+}
+
+// Connection: close ends the connection after the response; so does a
+// handler that answers with it (413 for a body over MaxPayload).
+func TestServeConnectionClose(t *testing.T) {
+	e := newDirectEnv(t)
+	c := e.dial(t)
+	sid := c.openSession()
+	c.send("GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	s := e.srv.Session(sid)
+	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
+	s.Send(NewMessage([]byte("bye"), false))
+	if _, body := c.response(); body != "4bye" {
+		t.Fatalf("GET: %q", body)
+	}
+	if n, err := c.br.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("after Connection: close, read %d, %v; want EOF", n, err)
+	}
+
+	c = e.dial(t)
+	sid = c.openSession()
+	c.send("POST /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
+	if resp, _ := c.response(); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized POST: %d, want 413", resp.StatusCode)
+	}
+	if n, err := c.br.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("after 413, read %d, %v; want EOF", n, err)
+	}
+}
+
+// Shutting the http.Server down stops Serve and closes idle keep-alive
+// connections it was serving.
+func TestServeStopsWithHTTPServer(t *testing.T) {
+	e := newDirectEnv(t)
+	c := e.dial(t)
+	c.openSession()
+	e.stop(t)
+	if n, err := c.br.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("idle connection after shutdown: read %d, %v; want it closed", n, err)
+	}
+	if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
+		t.Fatal("the listener still accepts after shutdown")
+	}
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
