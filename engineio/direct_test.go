@@ -159,7 +159,9 @@ func newDirectEnv(t *testing.T) *directEnv {
 		e.netHTTP.Add(1)
 		mux.ServeHTTP(w, r)
 	})}
-	go func() { e.done <- srv.Serve(ln, ServeOptions{HTTP: e.hs, PassThroughHeaderPrefixes: []string{"X-Pass-"}}) }()
+	go func() {
+		e.done <- srv.Serve(ln, ServeOptions{HTTP: e.hs, PassThroughHeaderPrefixes: []string{"X-Pass-"}})
+	}()
 	t.Cleanup(func() { e.stop(t) })
 	return e
 }
