@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/herald-rt/herald"
+	"github.com/herald-rt/herald/engineio"
 )
 
 // A complete chat server: rooms, messages to a room, who is here.
@@ -80,4 +82,43 @@ func ExampleBroadcastOperator_EmitWithAck() {
 		r.Bind(&choice)
 		fmt.Println(choice)
 	}
+}
+
+// Serving a listener: Socket.IO's requests are answered on the connection,
+// everything else (here the page at /) by the http.Server.
+func ExampleServer_Serve() {
+	srv, err := herald.NewServer(herald.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv) // for the requests Serve hands over
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "hello")
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln, engineio.ServeOptions{HTTP: hs}) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/socket.io/?EIO=4&transport=polling")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+
+	// Stop: the Socket.IO server first, then the http.Server, which ends Serve.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	hs.Shutdown(ctx)
+	fmt.Println(<-done)
+	// Output:
+	// 200 OK
+	// http: Server closed
 }
