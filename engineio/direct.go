@@ -72,6 +72,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // does not see directly answered requests: wrap the Server and use
 // ServeHTTP (http.Server.Serve) when it must, or name its headers in
 // opts.PassThroughHeaderPrefixes. Shut opts.HTTP down after Shutdown.
+//
+// ln should be a plain TCP (or Unix) listener, TLS being terminated in
+// front: for HTTP/2 over TLS use http.Server.ServeTLS with ServeHTTP.
 func (srv *Server) Serve(ln net.Listener, opts ServeOptions) error {
 	hs := opts.HTTP
 	if hs == nil {
@@ -381,6 +384,9 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 	if sid == "" {
 		// A handshake may keep its request (AllowRequest): give it its own.
 		req, u = new(http.Request), new(url.URL)
+		// The session keeps its query (Handshake.Query): a substring of
+		// the block would pin the whole header block for its life.
+		rawQuery = strings.Clone(rawQuery)
 	}
 	*u = url.URL{Path: path, RawQuery: rawQuery}
 	*req = http.Request{
