@@ -75,6 +75,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 //
 // ln should be a plain TCP (or Unix) listener, TLS being terminated in
 // front: for HTTP/2 over TLS use http.Server.ServeTLS with ServeHTTP.
+// Of opts.HTTP's settings, the timeouts apply to every connection;
+// ConnState, ConnContext, BaseContext and ErrorLog only to those handed
+// over.
 func (srv *Server) Serve(ln net.Listener, opts ServeOptions) error {
 	hs := opts.HTTP
 	if hs == nil {
@@ -221,6 +224,7 @@ type directConn struct {
 	conn   net.Conn
 	remote string // conn.RemoteAddr().String(), once
 	idle   atomic.Bool
+	served bool // a request has been read: deadlines are IdleTimeout's
 
 	buf  *[directBufferSize]byte // nil once handed off or hijacked
 	r, w int                     // unread bytes are buf[r:w]
@@ -292,10 +296,19 @@ func (d *directConn) release() {
 // returns end = -1 with ok true: parse sends it to net/http.
 func (d *directConn) readHead() (end int, ok bool) {
 	ds := d.ds
+	timed := false
 	if d.r == d.w {
 		d.r, d.w = 0, 0
-		if t := ds.idleTimeout(); t > 0 {
+		// As in net/http: a new connection has ReadHeaderTimeout for its
+		// first request, a kept-alive one IdleTimeout for its next.
+		t := ds.idleTimeout()
+		if !d.served {
+			d.served = true
+			t = ds.headerTimeout()
+		}
+		if t > 0 {
 			d.conn.SetReadDeadline(time.Now().Add(t))
+			timed = true
 		}
 		// Marked idle before closing is checked: closeIdle either sees
 		// the mark or this sees closing.
@@ -310,10 +323,9 @@ func (d *directConn) readHead() (end int, ok bool) {
 		}
 		d.w = n
 	}
-	timed := false
 	for {
 		if i := bytes.Index(d.buf[d.r:d.w], crlfcrlf); i >= 0 {
-			if timed || ds.idleTimeout() > 0 {
+			if timed {
 				d.conn.SetReadDeadline(time.Time{})
 			}
 			return d.r + i + 4, true
@@ -325,11 +337,9 @@ func (d *directConn) readHead() (end int, ok bool) {
 			d.w = copy(d.buf[:], d.buf[d.r:d.w])
 			d.r = 0
 		}
-		if !timed {
-			if t := ds.headerTimeout(); t > 0 {
-				d.conn.SetReadDeadline(time.Now().Add(t))
-				timed = true
-			}
+		if t := ds.headerTimeout(); t > 0 && !timed {
+			d.conn.SetReadDeadline(time.Now().Add(t))
+			timed = true
 		}
 		n, err := d.conn.Read(d.buf[d.w:])
 		d.w += n

@@ -141,7 +141,10 @@ type directEnv struct {
 	done    chan error
 }
 
-func newDirectEnv(t *testing.T) *directEnv {
+func newDirectEnv(t *testing.T) *directEnv { return newDirectEnvWith(t, nil) }
+
+// newDirectEnvWith lets setup change the http.Server (timeouts) first.
+func newDirectEnvWith(t *testing.T, setup func(*http.Server)) *directEnv {
 	t.Helper()
 	srv, err := NewServer(Config{}, echo)
 	if err != nil {
@@ -159,6 +162,9 @@ func newDirectEnv(t *testing.T) *directEnv {
 		e.netHTTP.Add(1)
 		mux.ServeHTTP(w, r)
 	})}
+	if setup != nil {
+		setup(e.hs)
+	}
 	go func() {
 		e.done <- srv.Serve(ln, ServeOptions{HTTP: e.hs, PassThroughHeaderPrefixes: []string{"X-Pass-"}})
 	}()
@@ -382,6 +388,38 @@ func TestServeStopsWithHTTPServer(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
 		t.Fatal("the listener still accepts after shutdown")
 	}
+}
+
+// The http.Server's timeouts bound directly served connections as they do
+// net/http's: ReadHeaderTimeout a new connection that sends nothing, or
+// half a head; IdleTimeout a kept-alive one between requests.
+func TestServeTimeouts(t *testing.T) {
+	e := newDirectEnvWith(t, func(hs *http.Server) {
+		hs.ReadHeaderTimeout = 200 * time.Millisecond
+		hs.IdleTimeout = 400 * time.Millisecond
+	})
+	closedWithin := func(c *rawConn, min, max time.Duration) {
+		t.Helper()
+		start := time.Now()
+		n, err := c.br.Read(make([]byte, 1))
+		took := time.Since(start)
+		if n != 0 || err == nil {
+			t.Fatalf("read %d, %v; want the connection closed", n, err)
+		}
+		if took < min || took > max {
+			t.Fatalf("closed after %v, want between %v and %v", took, min, max)
+		}
+	}
+	silent := e.dial(t)
+	closedWithin(silent, 100*time.Millisecond, 2*time.Second)
+
+	half := e.dial(t)
+	half.send("GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n")
+	closedWithin(half, 100*time.Millisecond, 2*time.Second)
+
+	kept := e.dial(t)
+	kept.openSession()
+	closedWithin(kept, 300*time.Millisecond, 3*time.Second)
 }
 
 func itoa(n int) string {
