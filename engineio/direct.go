@@ -96,10 +96,12 @@ func (srv *Server) Serve(ln net.Listener, opts ServeOptions) error {
 	go func() {
 		defer close(stopped)
 		hs.Serve(ds.handoff)
-		// The http.Server was shut down or closed: so is Serve.
+		// The http.Server was shut down or closed: so is Serve. Requests
+		// being answered finish; connections waiting for their client
+		// (between requests, in a long poll) are ended now.
 		ds.closing.Store(true)
 		ln.Close()
-		ds.closeIdle()
+		ds.closeWaiting()
 	}()
 	var delay time.Duration
 	for {
@@ -107,6 +109,7 @@ func (srv *Server) Serve(ln net.Listener, opts ServeOptions) error {
 		if err != nil {
 			if ds.closing.Load() {
 				<-stopped
+				ds.wg.Wait()
 				return http.ErrServerClosed
 			}
 			var ne net.Error
@@ -119,6 +122,7 @@ func (srv *Server) Serve(ln net.Listener, opts ServeOptions) error {
 			}
 			ds.handoff.Close()
 			<-stopped
+			ds.wg.Wait()
 			return err
 		}
 		delay = 0
@@ -171,6 +175,7 @@ type directServer struct {
 
 	mu    sync.Mutex // guards conns
 	conns map[*directConn]struct{}
+	wg    sync.WaitGroup // one per tracked connection: Serve waits for them
 }
 
 func (ds *directServer) track(d *directConn) bool {
@@ -180,22 +185,30 @@ func (ds *directServer) track(d *directConn) bool {
 		return false
 	}
 	ds.conns[d] = struct{}{}
+	ds.wg.Add(1)
 	return true
 }
 
+// untrack ends Serve's part in d: at the end of serve, or when a WebSocket
+// takes the connection over. It may be called more than once.
 func (ds *directServer) untrack(d *directConn) {
 	ds.mu.Lock()
+	_, ok := ds.conns[d]
 	delete(ds.conns, d)
 	ds.mu.Unlock()
+	if ok {
+		ds.wg.Done()
+	}
 }
 
-// closeIdle closes the connections waiting for a request; the others close
-// after their request (closing is set).
-func (ds *directServer) closeIdle() {
+// closeWaiting ends the reads of connections that wait for their client;
+// the others close after their request (closing is set). A long poll
+// ended this way closes its session (the client is as good as gone).
+func (ds *directServer) closeWaiting() {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	for d := range ds.conns {
-		if d.idle.Load() {
+		if d.waiting.Load() {
 			d.conn.SetReadDeadline(aLongTimeAgo)
 		}
 	}
@@ -223,8 +236,10 @@ type directConn struct {
 	ds     *directServer
 	conn   net.Conn
 	remote string // conn.RemoteAddr().String(), once
-	idle   atomic.Bool
-	served bool // a request has been read: deadlines are IdleTimeout's
+	// waiting is set while the connection waits for its client: for a
+	// request, or in a long poll. Shutdown ends those reads.
+	waiting atomic.Bool
+	served  bool // a request has been read: deadlines are IdleTimeout's
 
 	buf  *[directBufferSize]byte // nil once handed off or hijacked
 	r, w int                     // unread bytes are buf[r:w]
@@ -276,7 +291,7 @@ func (d *directConn) serve() {
 			keep = true
 			return
 		}
-		if !d.finish(req) || closeAfter || d.resp.closeAfter {
+		if !d.finish(req, closeAfter) {
 			return
 		}
 	}
@@ -292,43 +307,46 @@ func (d *directConn) release() {
 
 // readHead reads until buf[r:] holds a whole header block and returns the
 // index just past it. ok is false when the connection is done (closed,
-// timed out, or shutting down). A block that does not fit the buffer
-// returns end = -1 with ok true: parse sends it to net/http.
+// timed out, or shutting down). A block that does not fit the buffer, or
+// whose lines end in a bare LF, returns end = -1 with ok true: it goes to
+// net/http.
 func (d *directConn) readHead() (end int, ok bool) {
 	ds := d.ds
-	timed := false
+	// As in net/http: a new connection has ReadHeaderTimeout for its
+	// first request, a kept-alive one IdleTimeout until its next request
+	// starts, and ReadHeaderTimeout from then on. The deadline is always
+	// set, so none is left over from the previous request.
+	wait := ds.idleTimeout()
+	if !d.served {
+		d.served = true
+		wait = ds.headerTimeout()
+	}
+	d.conn.SetReadDeadline(deadline(wait))
+	// Marked before closing is checked: closeWaiting either sees the mark
+	// or this sees closing.
+	d.waiting.Store(true)
+	defer d.waiting.Store(false)
+	if ds.closing.Load() {
+		return 0, false
+	}
 	if d.r == d.w {
 		d.r, d.w = 0, 0
-		// As in net/http: a new connection has ReadHeaderTimeout for its
-		// first request, a kept-alive one IdleTimeout for its next.
-		t := ds.idleTimeout()
-		if !d.served {
-			d.served = true
-			t = ds.headerTimeout()
-		}
-		if t > 0 {
-			d.conn.SetReadDeadline(time.Now().Add(t))
-			timed = true
-		}
-		// Marked idle before closing is checked: closeIdle either sees
-		// the mark or this sees closing.
-		d.idle.Store(true)
-		if ds.closing.Load() {
-			return 0, false
-		}
 		n, _ := d.conn.Read(d.buf[:])
-		d.idle.Store(false)
 		if n == 0 {
 			return 0, false
 		}
 		d.w = n
+		if t := ds.headerTimeout(); t != wait {
+			d.conn.SetReadDeadline(deadline(t))
+		}
 	}
 	for {
 		if i := bytes.Index(d.buf[d.r:d.w], crlfcrlf); i >= 0 {
-			if timed {
-				d.conn.SetReadDeadline(time.Time{})
-			}
+			d.conn.SetReadDeadline(time.Time{})
 			return d.r + i + 4, true
+		}
+		if bytes.Contains(d.buf[d.r:d.w], lflf) || bytes.Contains(d.buf[d.r:d.w], lfcrlf) {
+			return -1, true // bare LF line endings: net/http accepts them
 		}
 		if d.w == len(d.buf) {
 			if d.r == 0 {
@@ -337,10 +355,6 @@ func (d *directConn) readHead() (end int, ok bool) {
 			d.w = copy(d.buf[:], d.buf[d.r:d.w])
 			d.r = 0
 		}
-		if t := ds.headerTimeout(); t > 0 && !timed {
-			d.conn.SetReadDeadline(time.Now().Add(t))
-			timed = true
-		}
 		n, err := d.conn.Read(d.buf[d.w:])
 		d.w += n
 		if err != nil && n == 0 {
@@ -348,6 +362,19 @@ func (d *directConn) readHead() (end int, ok bool) {
 		}
 	}
 }
+
+// deadline is now+t, or no deadline for t = 0.
+func deadline(t time.Duration) time.Time {
+	if t <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(t)
+}
+
+var (
+	lflf   = []byte("\n\n")
+	lfcrlf = []byte("\n\r\n")
+)
 
 var crlfcrlf = []byte("\r\n\r\n")
 
@@ -426,30 +453,69 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 // serveRequest runs the handler for req, whose response goes to d.resp.
 func (d *directConn) serveRequest(req *http.Request) {
 	d.resp.reset(d)
+	if t := d.ds.hs.ReadTimeout; t > 0 && req.Body != http.NoBody {
+		// ReadTimeout bounds the body too, as in net/http.
+		d.conn.SetReadDeadline(time.Now().Add(t))
+	}
 	d.ds.srv.ServeHTTP(&d.resp, req)
 }
 
 // finish writes the response and discards what is left of the body. It
-// returns false when the connection cannot serve another request.
-func (d *directConn) finish(req *http.Request) bool {
+// returns false when the connection cannot serve another request, after
+// closing it gracefully.
+func (d *directConn) finish(req *http.Request, closeAfter bool) bool {
 	w := &d.resp
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	unread := req.Body != http.NoBody && d.body.remain > 0
+	if unread && int64(d.w-d.r) >= d.body.remain {
+		d.r += int(d.body.remain) // already here: skip it
+		unread = false
+	}
+	// Say so when this response is the last, so that a client or proxy
+	// does not send another request on the connection.
+	handlerClose := strings.EqualFold(w.header.Get("Connection"), "close")
+	last := closeAfter || unread || handlerClose || d.ds.closing.Load()
+	if last && !handlerClose {
+		w.header.Set("Connection", "close")
 	}
 	d.out = w.appendResponse(d.out[:0])
 	ok := d.write(d.out)
 	if cap(d.out) > 64<<10 {
 		d.out = nil // don't keep one large poll's buffer
 	}
-	if req.Body != http.NoBody && d.body.remain > 0 {
-		// An unread body: skip it if it is already here, else close.
-		if int64(d.w-d.r) < d.body.remain {
-			return false
-		}
-		d.r += int(d.body.remain)
+	if !ok {
+		return false
 	}
-	return ok && !d.ds.closing.Load()
+	if last {
+		d.lingerClose(unread)
+		return false
+	}
+	return true
 }
+
+// lingerClose ends the connection after a last response. When the client
+// may still be sending (a body not read), closing at once would answer its
+// bytes with a reset that can destroy the response before it is read; so,
+// as net/http does, the write side is closed first and what arrives is
+// read and dropped for a moment.
+func (d *directConn) lingerClose(unread bool) {
+	if !unread {
+		return // serve closes it
+	}
+	if cw, ok := d.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		d.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+		for i := 0; i < 64; i++ { // at most 64 buffers' worth
+			if _, err := d.conn.Read(d.buf[:]); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// lingerTimeout bounds lingerClose's wait.
+const lingerTimeout = 500 * time.Millisecond
 
 func (d *directConn) write(b []byte) bool {
 	timeout := d.ds.hs.WriteTimeout
@@ -466,6 +532,7 @@ func (d *directConn) write(b []byte) bool {
 func (d *directConn) handOff() bool {
 	pending := append([]byte(nil), d.buf[d.r:d.w]...)
 	d.release()
+	d.conn.SetDeadline(time.Time{}) // net/http sets its own, or none
 	return d.ds.handoff.give(&prefixConn{Conn: d.conn, pending: pending})
 }
 
@@ -478,6 +545,8 @@ func (d *directConn) hijack() (net.Conn, []byte) {
 	d.r, d.w = 0, 0
 	d.release()
 	d.resp.hijacked = true
+	d.conn.SetDeadline(time.Time{})
+	d.ds.untrack(d) // the WebSocket owns it now: Serve does not wait for it
 	return d.conn, early
 }
 
@@ -486,6 +555,11 @@ func (d *directConn) hijack() (net.Conn, []byte) {
 // end the Read below) or the client goes away. Reading the connection is
 // how a vanished client is noticed, as net/http's background read does.
 func (d *directConn) awaitPoll(s *Session, wake chan struct{}) (gone bool) {
+	d.waiting.Store(true)
+	defer d.waiting.Store(false)
+	if d.ds.closing.Load() {
+		return true
+	}
 	for {
 		if d.w == len(d.buf) {
 			if d.r == 0 {
@@ -562,7 +636,6 @@ type directResponse struct {
 	wroteHeader bool
 	body        []byte
 	hijacked    bool
-	closeAfter  bool
 }
 
 func (w *directResponse) reset(d *directConn) {
@@ -572,7 +645,7 @@ func (w *directResponse) reset(d *directConn) {
 	} else {
 		clear(w.header)
 	}
-	w.status, w.wroteHeader, w.hijacked, w.closeAfter = 0, false, false, false
+	w.status, w.wroteHeader, w.hijacked = 0, false, false
 	if cap(w.body) > 64<<10 {
 		w.body = nil
 	}
@@ -623,17 +696,15 @@ func (w *directResponse) appendResponse(b []byte) []byte {
 	b = append(b, ' ')
 	b = append(b, http.StatusText(w.status)...)
 	b = append(b, "\r\n"...)
-	hasLength := false
+	// No body, and so no length, for 1xx, 204 and 304 (RFC 9110 §8.6).
+	bodyless := w.status < 200 || w.status == http.StatusNoContent || w.status == http.StatusNotModified
+	hasLength := bodyless
 	for k, vs := range w.header {
 		if k == "Content-Length" {
-			hasLength = true
-		}
-		if k == "Connection" {
-			for _, v := range vs {
-				if strings.EqualFold(v, "close") {
-					w.closeAfter = true
-				}
+			if bodyless {
+				continue
 			}
+			hasLength = true
 		}
 		for _, v := range vs {
 			b = append(b, k...)
@@ -650,6 +721,9 @@ func (w *directResponse) appendResponse(b []byte) []byte {
 	b = append(b, "Date: "...)
 	b = append(b, httpDate()...)
 	b = append(b, "\r\n\r\n"...)
+	if bodyless {
+		return b
+	}
 	return append(b, w.body...)
 }
 
@@ -779,11 +853,11 @@ func parseDirectHead(head []byte, path string, passThrough []string) (dr directR
 			dr.host = [2]int{i + vs, i + ve}
 		case equalFold(name, "Content-Length"):
 			lengths++
-			n, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || n < 0 || value[0] == '+' {
+			n, err := strconv.ParseUint(string(value), 10, 63) // as net/http: digits only
+			if err != nil {
 				return dr, false
 			}
-			dr.contentLength = n
+			dr.contentLength = int64(n)
 		case equalFold(name, "Transfer-Encoding"), equalFold(name, "Expect"):
 			return dr, false
 		case equalFold(name, "Connection"):

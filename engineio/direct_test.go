@@ -39,6 +39,7 @@ func TestParseDirectHead(t *testing.T) {
 		{"expect", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n", false, 0, false},
 		{"two lengths", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false, 0, false},
 		{"signed length", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n", false, 0, false},
+		{"negative zero length", "POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: -0\r\n\r\n", false, 0, false},
 		{"folded line", "GET /engine.io/ HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n", false, 0, false},
 		{"space before colon", "GET /engine.io/ HTTP/1.1\r\nHost : x\r\n\r\n", false, 0, false},
 		{"control character", "GET /engine.io/ HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", false, 0, false},
@@ -67,6 +68,7 @@ func TestParseDirectHead(t *testing.T) {
 func FuzzParseDirectHead(f *testing.F) {
 	f.Add([]byte("GET /engine.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Add([]byte("POST /engine.io/?sid=a HTTP/1.1\r\nHost: h:1\r\nContent-Length: 3\r\nContent-Type: text/plain;charset=UTF-8\r\nConnection: close\r\n\r\n"))
+	f.Add([]byte("POST /engine.io/?sid=a HTTP/1.1\r\nHost: h\r\nContent-Length: -0\r\n\r\n"))
 	f.Add([]byte("GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nuser-agent: a\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, head []byte) {
 		dr, ok := parseDirectHead(head, "/engine.io/", []string{"X-Herald-"})
@@ -141,12 +143,12 @@ type directEnv struct {
 	done    chan error
 }
 
-func newDirectEnv(t *testing.T) *directEnv { return newDirectEnvWith(t, nil) }
+func newDirectEnv(t *testing.T) *directEnv { return newDirectEnvWith(t, Config{}, nil) }
 
-// newDirectEnvWith lets setup change the http.Server (timeouts) first.
-func newDirectEnvWith(t *testing.T, setup func(*http.Server)) *directEnv {
+// newDirectEnvWith serves cfg; setup may change the http.Server first.
+func newDirectEnvWith(t *testing.T, cfg Config, setup func(*http.Server)) *directEnv {
 	t.Helper()
-	srv, err := NewServer(Config{}, echo)
+	srv, err := NewServer(cfg, echo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,10 @@ func newDirectEnvWith(t *testing.T, setup func(*http.Server)) *directEnv {
 	}
 	e := &directEnv{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/other", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "other") })
+	mux.HandleFunc("/other", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "other")
+	})
 	mux.Handle("/engine.io/", srv)
 	e.hs = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.netHTTP.Add(1)
@@ -319,6 +324,7 @@ func TestServeHandsOff(t *testing.T) {
 		{"unknown session", "GET /engine.io/?EIO=4&transport=polling&sid=nope HTTP/1.1\r\nHost: x\r\n\r\n", 400, `{"code":1,"message":"Session ID unknown"}`},
 		{"large header", "GET /other HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", 200, "other"},
 		{"chunked body", "POST /other HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "other"},
+		{"bare LF", "GET /other HTTP/1.1\nHost: x\n\n", 200, "other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -394,7 +400,7 @@ func TestServeStopsWithHTTPServer(t *testing.T) {
 // net/http's: ReadHeaderTimeout a new connection that sends nothing, or
 // half a head; IdleTimeout a kept-alive one between requests.
 func TestServeTimeouts(t *testing.T) {
-	e := newDirectEnvWith(t, func(hs *http.Server) {
+	e := newDirectEnvWith(t, Config{}, func(hs *http.Server) {
 		hs.ReadHeaderTimeout = 200 * time.Millisecond
 		hs.IdleTimeout = 400 * time.Millisecond
 	})
@@ -420,6 +426,111 @@ func TestServeTimeouts(t *testing.T) {
 	kept := e.dial(t)
 	kept.openSession()
 	closedWithin(kept, 300*time.Millisecond, 3*time.Second)
+}
+
+// A direct response's write deadline does not outlive it: a request
+// handed to net/http later on the same connection (net/http with no
+// WriteTimeout sets none) is answered.
+func TestServeHandOffClearsDeadlines(t *testing.T) {
+	e := newDirectEnvWith(t, Config{WriteTimeout: 200 * time.Millisecond}, nil)
+	c := e.dial(t)
+	c.openSession()
+	time.Sleep(400 * time.Millisecond)
+	c.send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "other" {
+		t.Fatalf("handed-off request: %d %q", resp.StatusCode, body)
+	}
+}
+
+// Shutting the http.Server down lets a request being answered finish (Serve
+// returns after it, and its response says Connection: close), and ends a
+// pending long poll.
+func TestServeShutdownWaitsForRequests(t *testing.T) {
+	e := newDirectEnv(t)
+	c := e.dial(t)
+	sid := c.openSession()
+	c.send("POST /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n4hel")
+
+	p := e.dial(t)
+	psid := p.openSession()
+	ps := e.srv.Session(psid)
+	p.send("GET /engine.io/?EIO=4&transport=polling&sid=" + psid + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	eventually(t, 2*time.Second, func() bool { return pollPending(ps) })
+	time.Sleep(50 * time.Millisecond) // the POST is reading its body
+
+	go e.hs.Shutdown(context.Background())
+	select {
+	case err := <-e.done:
+		t.Fatalf("Serve returned (%v) with a request still being read", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	c.send("lo\x1e4xy")
+	resp, body := c.response()
+	if resp.StatusCode != 200 || body != "ok" || !resp.Close {
+		t.Fatalf("in-flight POST: %d %q close=%v; want 200 ok with Connection: close", resp.StatusCode, body, resp.Close)
+	}
+	select {
+	case err := <-e.done:
+		if err != http.ErrServerClosed {
+			t.Errorf("Serve returned %v", err)
+		}
+		e.done = nil
+	case <-time.After(3 * time.Second):
+		t.Fatal("Serve did not return after its last request")
+	}
+	waitClosed(t, ps)
+}
+
+// A body over MaxPayload is answered 413 while the client is still sending
+// it: the client reads the 413 (no reset before it).
+func TestServe413WhileSending(t *testing.T) {
+	e := newDirectEnv(t)
+	for i := 0; i < 3; i++ {
+		c := e.dial(t)
+		sid := c.openSession()
+		c.send("POST /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
+		go func() {
+			chunk := bytes.Repeat([]byte("a"), 64<<10)
+			for j := 0; j < 30; j++ {
+				if _, err := c.conn.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		resp, _ := c.response()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+			t.Fatalf("try %d: %d close=%v, want 413 with Connection: close", i, resp.StatusCode, resp.Close)
+		}
+	}
+}
+
+// A CORS preflight's 204 carries no Content-Length (RFC 9110 §8.6).
+func TestServeNoContentHasNoLength(t *testing.T) {
+	e := newDirectEnvWith(t, Config{CORS: CORSConfig{AllowedOrigins: []string{"*"}}}, nil)
+	c := e.dial(t)
+	c.send("OPTIONS /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: http://a\r\n\r\n")
+	var head []string
+	for {
+		line, err := c.br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+		head = append(head, strings.TrimSpace(line))
+	}
+	if !strings.HasPrefix(head[0], "HTTP/1.1 204") {
+		t.Fatalf("status line %q, want 204", head[0])
+	}
+	for _, h := range head[1:] {
+		if strings.HasPrefix(strings.ToLower(h), "content-length") {
+			t.Fatalf("204 with %q", h)
+		}
+	}
+	if e.netHTTP.Load() != 0 {
+		t.Fatal("the preflight went through net/http")
+	}
 }
 
 func itoa(n int) string {
