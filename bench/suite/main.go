@@ -69,7 +69,7 @@ func main() {
 	flag.StringVar(&o.clientCPU, "client-cpu", "1", "taskset CPU list for load generators")
 	flag.DurationVar(&o.timeout, "timeout", 0, "limit for the whole benchmark (default 75m, quick 4m)")
 	flag.StringVar(&o.outDir, "out-dir", "bench/results", "directory for the JSON, Markdown and PNG report")
-	flag.StringVar(&o.name, "name", "", "report base name (default: the UTC date, plus -quick)")
+	flag.StringVar(&o.name, "name", "", "report base name (default: the UTC date, plus -quick, or -partial for a subset of scenarios or peers, fewer runs or -profile)")
 	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt testserver, loadgen and idlemem binaries (default: build into a temp dir)")
 	flag.StringVar(&o.forwardCmd, "forwarding", "", "command (run from the module root) printing one JSON line of polling throughput through forwarding; default: go run ./bench/forwarding if it exists")
 	flag.BoolVar(&verbose, "v", false, "echo the children's stderr")
@@ -98,8 +98,12 @@ func main() {
 	}
 	if o.name == "" {
 		o.name = time.Now().UTC().Format("2006-01-02")
-		if o.quick {
+		switch {
+		case o.quick:
 			o.name += "-quick"
+		case len(o.scenarios) < len(allScenarios) || len(o.peers) < 2 || o.runs < 5 || o.profile != "":
+			// A partial run must not overwrite the day's full report.
+			o.name += "-partial"
 		}
 	}
 	if o.replot != "" {
