@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"errors"
@@ -485,14 +484,10 @@ func (d *directConn) finish(req *http.Request, closeAfter bool) bool {
 	if cap(d.out) > 64<<10 {
 		d.out = nil // don't keep one large poll's buffer
 	}
-	if !ok {
-		return false
+	if ok && unread {
+		d.lingerClose()
 	}
-	if last {
-		d.lingerClose(unread)
-		return false
-	}
-	return true
+	return ok && !last
 }
 
 // lingerClose ends the connection after a last response. When the client
@@ -500,10 +495,7 @@ func (d *directConn) finish(req *http.Request, closeAfter bool) bool {
 // bytes with a reset that can destroy the response before it is read; so,
 // as net/http does, the write side is closed first and what arrives is
 // read and dropped for a moment.
-func (d *directConn) lingerClose(unread bool) {
-	if !unread {
-		return // serve closes it
-	}
+func (d *directConn) lingerClose() {
 	if cw, ok := d.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		d.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
 		for i := 0; i < 64; i++ { // at most 64 buffers' worth
@@ -676,17 +668,6 @@ func (w *directResponse) Write(p []byte) (int, error) {
 // (http.ResponseController finds it).
 func (w *directResponse) SetReadDeadline(t time.Time) error {
 	return w.d.conn.SetReadDeadline(t)
-}
-
-// Hijack serves http.ResponseController; acceptWebSocket uses
-// directConn.hijack instead.
-func (w *directResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, early := w.d.hijack()
-	var r io.Reader = conn
-	if len(early) > 0 {
-		r = io.MultiReader(bytes.NewReader(early), conn)
-	}
-	return conn, bufio.NewReadWriter(bufio.NewReader(r), bufio.NewWriter(conn)), nil
 }
 
 // appendResponse appends the status line, headers and body.

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -92,7 +94,7 @@ func FuzzParseDirectHead(f *testing.F) {
 				continue // net/http moves it to req.Host
 			}
 			fields++
-			if !containsString(req.Header[key], string(head[f.value[0]:f.value[1]])) {
+			if !slices.Contains(req.Header[key], string(head[f.value[0]:f.value[1]])) {
 				t.Fatalf("header %s: net/http has %q, direct %q", key, req.Header[key], head[f.value[0]:f.value[1]])
 			}
 		}
@@ -104,15 +106,6 @@ func FuzzParseDirectHead(f *testing.F) {
 			t.Fatalf("net/http has %d header values, direct %d", n, fields)
 		}
 	})
-}
-
-func containsString(vs []string, v string) bool {
-	for _, s := range vs {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 func TestQueryValue(t *testing.T) {
@@ -255,7 +248,7 @@ func TestServeKeepAliveAndPipelining(t *testing.T) {
 	poll := "GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\n\r\n"
 	post := func(payload string) string {
 		return "POST /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: " +
-			itoa(len(payload)) + "\r\n\r\n" + payload
+			strconv.Itoa(len(payload)) + "\r\n\r\n" + payload
 	}
 	c.send(post("4hello\x1e4world"))
 	if resp, body := c.response(); resp.StatusCode != 200 || body != "ok" {
@@ -530,18 +523,5 @@ func TestServeNoContentHasNoLength(t *testing.T) {
 	}
 	if e.netHTTP.Load() != 0 {
 		t.Fatal("the preflight went through net/http")
-	}
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
 	}
 }
