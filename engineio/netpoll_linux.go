@@ -187,11 +187,15 @@ var rawOps = sync.Pool{New: func() any {
 
 func (o *rawOp) write(fd uintptr) bool {
 	for o.wn < len(o.wbuf) {
-		m, err := syscall.Write(int(fd), o.wbuf[o.wn:])
-		if err != nil || m <= 0 {
+		b := o.wbuf[o.wn:]
+		m, _, errno := syscall.Syscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), sendFlags, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 || int(m) <= 0 {
 			break // EAGAIN (buffer full), EINTR or an error: the caller goes on
 		}
-		o.wn += m
+		o.wn += int(m)
 	}
 	return true // never wait here
 }
@@ -217,8 +221,11 @@ func (c *wsConn) tryWrite(b []byte) int {
 func (o *rawOp) writev(fd uintptr) bool {
 	iov := o.iov
 	for len(iov) > 0 {
-		k := min(len(iov), iovMax)
-		m, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		msg := syscall.Msghdr{Iov: &iov[0]}
+		// Iovlen is as wide as a pointer on every Linux port (uint64 or
+		// uint32), so it is set through a uint.
+		*(*uint)(unsafe.Pointer(&msg.Iovlen)) = uint(min(len(iov), iovMax))
+		m, _, errno := syscall.Syscall(sysSendmsg, fd, uintptr(unsafe.Pointer(&msg)), sendFlags)
 		if errno == syscall.EINTR {
 			continue
 		}
@@ -227,13 +234,13 @@ func (o *rawOp) writev(fd uintptr) bool {
 		}
 		o.wn += int(m)
 		for n := uint64(m); n > 0; { // skip what was written
-			if n >= iov[0].Len {
-				n -= iov[0].Len
+			if l := uint64(iov[0].Len); n >= l {
+				n -= l
 				iov = iov[1:]
 				continue
 			}
 			iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
-			iov[0].Len -= n
+			iov[0].SetLen(int(uint64(iov[0].Len) - n))
 			n = 0
 		}
 	}
@@ -386,3 +393,9 @@ func (c *wsConn) awaitReadable(d time.Duration) bool {
 	rawOps.Put(o)
 	return ready
 }
+
+// sendFlags: the writes never block (the socket is non-blocking anyway) and
+// never raise SIGPIPE. sendto and sendmsg rather than write and writev: they
+// go straight to the socket, skipping the file layer's checks (≈ 3% of the
+// server's CPU per delivery in a one-frame fan-out; docs/performance-work.md §7).
+const sendFlags = syscall.MSG_DONTWAIT | syscall.MSG_NOSIGNAL

@@ -43,7 +43,7 @@ func TestMarshalArgsMatchesEncodingJSON(t *testing.T) {
 		nil, true, false, "", "plain", `quote " backslash \ slash /`,
 		"<html> & 'single'", "\x00\x01\x1f\x7f\b\f\n\r\t", "\u2028\u2029 é 日本 🎉",
 		"bad utf8 \xff\xfe end", string([]byte{0xe2, 0x82}),
-		0, -1, math.MaxInt64, math.MinInt64, uint64(math.MaxUint64), int8(-8), uint16(65535), uintptr(7),
+		0, -1, int64(math.MaxInt64), int64(math.MinInt64), uint64(math.MaxUint64), int8(-8), uint16(65535), uintptr(7),
 		0.0, -0.0, 1.5, 1e20, 1e21, 1e-6, 1e-7, 123456789.123, math.MaxFloat64, math.SmallestNonzeroFloat64,
 		float32(1.1), float32(1e21), float32(1e-7), float32(3.4e38),
 		[]any{}, []any{1, "a", nil, []any{true}}, map[string]any{}, map[string]any{"b": 1, "a": []any{"x"}, "é": nil, "<": ">"},

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"errors"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -224,7 +225,7 @@ func TestMaxAttachments(t *testing.T) {
 	}{
 		{0, 10, true}, {0, 11, false}, {3, 3, true}, {3, 4, false},
 		{-1, 1, false}, {-1, 0, true}, {100, 100, true}, {100, 101, false},
-		{1 << 62, 12, true},
+		{math.MaxInt, 12, true},
 	} {
 		d := Decoder{MaxAttachments: tt.max}
 		_, err := d.Add(header(tt.n), false)
@@ -240,7 +241,7 @@ func TestMaxAttachments(t *testing.T) {
 // TestHugeAttachmentCount checks that a header claiming a huge count is
 // rejected, even with a huge limit, without allocating for it.
 func TestHugeAttachmentCount(t *testing.T) {
-	d := Decoder{MaxAttachments: 1 << 62}
+	d := Decoder{MaxAttachments: math.MaxInt}
 	msg := []byte(`51000000000-["a"]`)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 )
 
@@ -341,10 +342,11 @@ func parseIndex(b []byte) int {
 			n = -1
 			break
 		}
-		n = n*10 + int(c-'0')
-		if n >= 1<<31 {
-			return -1
+		d := int(c - '0')
+		if n > (math.MaxInt32-d)/10 {
+			return -1 // beyond int32, checked before it could overflow a 32-bit int
 		}
+		n = n*10 + d
 	}
 	if n >= 0 {
 		return n

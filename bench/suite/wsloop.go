@@ -35,6 +35,10 @@ type pollLoop struct {
 	buf    readBuf
 }
 
+// epollET is EPOLLET as the uint32 the event mask is (syscall's constant is
+// negative on some ports).
+const epollET = 1 << 31
+
 // maxFD bounds the fd numbers the loops look up (RLIMIT_NOFILE is 20,000 on
 // the build machines).
 const maxFD = 1 << 16
@@ -168,7 +172,7 @@ func (w *wsConn) handToLoop() error {
 	w.fd, w.loop, w.done = nfd, l, make(chan struct{})
 	loops.slots[nfd].Store(w)
 	w.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET, Fd: int32(nfd)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(nfd)}
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, nfd, &ev); err != nil {
 		l.drop(nfd, w)
 		return os.NewSyscallError("epoll_ctl", err)

@@ -8,7 +8,7 @@ import (
 )
 
 func benchBroadcast(b *testing.B) *Broadcast {
-	p, err := parser.NewEvent("/", "chat message", map[string]any{"user": "alice", "text": "hello, world", "ts": 1795362085258})
+	p, err := parser.NewEvent("/", "chat message", map[string]any{"user": "alice", "text": "hello, world", "ts": int64(1795362085258)})
 	if err != nil {
 		b.Fatal(err)
 	}
