@@ -30,6 +30,8 @@ import (
 // every field from flags (quick or full defaults).
 type options struct {
 	quick      bool
+	quietBusy  float64       // wait before a measurement until the CPUs are busy less than this share
+	quietWait  time.Duration // for at most this long
 	runs       int
 	scenarios  []string
 	peers      []string // "herald", "node"
@@ -76,6 +78,8 @@ func main() {
 	flag.StringVar(&o.replot, "replot", "", "re-render the Markdown and PNG of an earlier report `file` (bench/results/<date>.json) and exit")
 	flag.StringVar(&o.profile, "profile", "", "`directory`: run Herald as bench/profserver and write a CPU profile (and its pprof -top) of each main measurement window there")
 	flag.StringVar(&o.command, "command", "", "the command line to record in the report (default: this process's arguments)")
+	flag.Float64Var(&o.quietBusy, "quiet-busy", 0.1, "before each measurement wait (at most -quiet-wait) until the machine's CPUs were busy less than this share over one second; 0 turns the wait off")
+	flag.DurationVar(&o.quietWait, "quiet-wait", 45*time.Second, "longest wait for a quiet machine before a measurement (then it runs anyway and the report says so)")
 	flag.Parse()
 	o.scenarios = splitList(scen)
 	o.peers = splitList(peers)

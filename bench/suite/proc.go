@@ -277,6 +277,69 @@ func rssKB(pid int) int64 {
 	return 0
 }
 
+// cpuBusy returns the share of the machine's CPU time spent busy (not idle,
+// not waiting for I/O) over d, from /proc/stat.
+func cpuBusy(ctx context.Context, d time.Duration) (float64, error) {
+	read := func() (busy, total uint64, err error) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0, err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != "cpu" {
+			return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+		}
+		for i, v := range f[1:] {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+			}
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+		return busy, total, nil
+	}
+	b0, t0, err := read()
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(d):
+	}
+	b1, t1, err := read()
+	if err != nil {
+		return 0, err
+	}
+	if t1 <= t0 {
+		return 0, nil
+	}
+	return float64(b1-b0) / float64(t1-t0), nil
+}
+
+// waitQuiet waits until the machine's CPUs were busy less than
+// o.quietBusy over a second, for at most o.quietWait. What runs
+// before a measurement (another process, the previous run's exiting
+// children) would otherwise be measured with it: the kernel's share of a
+// message's cost moves by ±20% with background load. It returns the last
+// busy share seen and how long it waited.
+func waitQuiet(ctx context.Context, o *options) (float64, time.Duration) {
+	if o.quietBusy <= 0 {
+		return 0, 0
+	}
+	start := time.Now()
+	for {
+		busy, err := cpuBusy(ctx, time.Second)
+		if err != nil || busy < o.quietBusy || time.Since(start) >= o.quietWait {
+			return busy, time.Since(start)
+		}
+	}
+}
+
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))

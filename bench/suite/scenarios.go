@@ -109,6 +109,7 @@ func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, er
 			if ctx.Err() != nil {
 				return sr, ctx.Err()
 			}
+			busy, waited := waitQuiet(ctx, o)
 			t0 := time.Now()
 			var m metrics
 			var err error
@@ -131,8 +132,12 @@ func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, er
 				continue
 			}
 			m["loadavg1"] = load1()
+			m["busy_before"] = busy
 			sr.add(peer, m)
-			logf("  %s run %d %-6s %s (%.0fs, load %s)", s, run+1, peer, brief(m), time.Since(t0).Seconds(), loadavg())
+			logf("  %s run %d %-6s %s (%.0fs, load %s, CPUs %.0f%% busy before, after waiting %.0fs)", s, run+1, peer, brief(m), time.Since(t0).Seconds(), loadavg(), 100*busy, waited.Seconds())
+			if o.quietBusy > 0 && busy >= o.quietBusy {
+				sr.Notes = append(sr.Notes, fmt.Sprintf("run %d %s started on a busy machine (CPUs %.0f%% busy over the second before)", run+1, peer, 100*busy))
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBucketRoundTrip(t *testing.T) {
@@ -140,5 +143,43 @@ func TestParseBenchOutput(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("line %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestCPUBusy checks the quiet-machine gate's measure: a share in [0, 1],
+// which rises while this process keeps a CPU busy.
+func TestCPUBusy(t *testing.T) {
+	ctx := context.Background()
+	idle, err := cpuBusy(ctx, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	go func() { // one CPU busy
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	busy, err := cpuBusy(ctx, 500*time.Millisecond)
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idle < 0 || idle > 1 || busy < 0 || busy > 1 {
+		t.Fatalf("shares out of range: idle %v, busy %v", idle, busy)
+	}
+	// One spinning goroutine is at least 1/NumCPU of the machine, less
+	// what the measurement's own timing loses.
+	if min := 0.8 / float64(runtime.NumCPU()); busy < min {
+		t.Errorf("busy share %.2f with one CPU spinning, want ≥ %.2f", busy, min)
+	}
+	ctx2, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := cpuBusy(ctx2, time.Second); err == nil {
+		t.Error("cpuBusy with a cancelled context: no error")
 	}
 }
