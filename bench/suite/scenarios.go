@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -663,15 +668,51 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 			m[ad.name+"_hop_p99"] = remote.quantileMs(0.99) - hop.newsByNode[0].quantileMs(0.99)
 			m[ad.name+"_probe_p50"] = remote.quantileMs(0.5)
 		}
-		redisCPU0 := cpuSeconds([]int{redis.p.pid})
+		// Redis's idle cost with everything connected (keep-alive PINGs of
+		// the nodes' connections, its own timers), to subtract from the high
+		// phase: at 30 broadcasts/s it would otherwise dominate the figure.
+		// The INFO reads stay outside both CPU windows.
+		rc, rcErr := dialRedis(redis)
+		var idle0, idle1, stats0, stats1 map[string]int64
+		if rcErr == nil {
+			defer rc.Close()
+			idle0, rcErr = rc.commandStats()
+		}
+		idleRate := redisIdleRate(ctx, redis.p.pid, s4RedisIdleWindow)
+		if rcErr == nil {
+			idle1, rcErr = rc.commandStats()
+		}
+		if rcErr == nil {
+			stats0, rcErr = rc.commandStats()
+		}
+		redisCPU0, redisT0 := cpuSeconds([]int{redis.p.pid}), time.Now()
 		profileNext(o, peer, first, ad.name+"-node0")
 		high, err := runPhase(ctx, kids, pids, command{PubRate: sz.s4High, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
 		if err != nil {
 			return nil, err
 		}
-		redisCPU1 := cpuSeconds([]int{redis.p.pid})
+		redisCPU1, redisWall := cpuSeconds([]int{redis.p.pid}), time.Since(redisT0)
+		if rcErr == nil {
+			stats1, rcErr = rc.commandStats()
+		}
 		// Over the window and the drain: Redis relays every broadcast sent.
-		m[ad.name+"_redis_cpu_us"] = safeDiv((redisCPU1-redisCPU0)*1e6, high.sentPub)
+		raw := redisCPU1 - redisCPU0
+		m[ad.name+"_redis_idle_cpu_ms_per_s"] = idleRate * 1e3
+		m[ad.name+"_redis_cpu_raw_us"] = safeDiv(raw*1e6, high.sentPub)
+		m[ad.name+"_redis_cpu_us"] = safeDiv((raw-idleRate*redisWall.Seconds())*1e6, high.sentPub)
+		if rcErr != nil {
+			logf("  %s %s: Redis INFO commandstats: %v (no command counts)", ad.name, peer, rcErr)
+		} else {
+			// stats0's own INFO shows in stats1 (Redis counts a command after
+			// its reply), idle0's in idle1.
+			cmds, pub := commandDelta(stats0, stats1, 1)
+			m[ad.name+"_redis_publish_per_bcast"] = safeDiv(float64(pub), high.sentPub)
+			m[ad.name+"_redis_cmds_per_bcast"] = safeDiv(float64(cmds), high.sentPub)
+			idleCmds, _ := commandDelta(idle0, idle1, 1)
+			logf("  %s %s Redis: idle %.2f ms/s, %d commands in %v (%s); high phase %.2f s: %d broadcasts, %d commands (%s)",
+				ad.name, peer, idleRate*1e3, idleCmds, s4RedisIdleWindow, topCommands(idle0, idle1, 1),
+				redisWall.Seconds(), int(high.sentPub), cmds, topCommands(stats0, stats1, 1))
+		}
 		m[ad.name+"_rate"] = high.recv["news"] / high.wallS
 		m[ad.name+"_bcast_rate"] = high.recv["news"] / high.wallS / float64(n)
 		m[ad.name+"_cpu_us"] = safeDiv(high.cpuS*1e6, high.recv["news"])
@@ -679,6 +720,123 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 		killAll()
 	}
 	return m, nil
+}
+
+// s4RedisIdleWindow is how long S4 reads Redis's idle CPU before its high
+// phase.
+const s4RedisIdleWindow = 2 * time.Second
+
+// redisIdleRate is Redis's CPU seconds per second over d, while nothing is
+// sent.
+func redisIdleRate(ctx context.Context, pid int, d time.Duration) float64 {
+	c0, t0 := cpuSeconds([]int{pid}), time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	return safeDiv(cpuSeconds([]int{pid})-c0, time.Since(t0).Seconds())
+}
+
+// redisConn is the suite's own connection to Redis, for INFO commandstats.
+type redisConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRedis(redis *redisServer) (*redisConn, error) {
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(redis.url, "redis://"), 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &redisConn{c: c, r: bufio.NewReader(c)}, nil
+}
+
+func (rc *redisConn) Close() error { return rc.c.Close() }
+
+// commandStats sends INFO commandstats and returns the calls per command.
+func (rc *redisConn) commandStats() (map[string]int64, error) {
+	rc.c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(rc.c, "*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n"); err != nil {
+		return nil, err
+	}
+	line, err := rc.r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	n, err := strconv.Atoi(strings.TrimPrefix(line, "$"))
+	if !strings.HasPrefix(line, "$") || err != nil || n < 0 || n > 1<<20 {
+		return nil, fmt.Errorf("unexpected reply %q", line)
+	}
+	body := make([]byte, n+2) // and the CRLF
+	if _, err := io.ReadFull(rc.r, body); err != nil {
+		return nil, err
+	}
+	return parseCommandStats(string(body[:n])), nil
+}
+
+// parseCommandStats reads the calls of each command from INFO commandstats:
+// lines "cmdstat_<name>:calls=N,usec=…" (subcommands as "client|setinfo").
+func parseCommandStats(info string) map[string]int64 {
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		rest, ok := strings.CutPrefix(line, "cmdstat_")
+		if !ok {
+			continue
+		}
+		name, fields, ok := strings.Cut(rest, ":")
+		if !ok || name == "" {
+			continue
+		}
+		for _, f := range strings.Split(fields, ",") {
+			if v, ok := strings.CutPrefix(f, "calls="); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					out[strings.ToLower(name)] = n
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// commandDelta counts the commands between two commandstats, less ownInfo
+// INFO calls of the suite's own, and the PUBLISH and SPUBLISH among them.
+func commandDelta(before, after map[string]int64, ownInfo int64) (all, publish int64) {
+	for name, n := range after {
+		d := n - before[name]
+		all += d
+		if name == "publish" || name == "spublish" {
+			publish += d
+		}
+	}
+	return all - ownInfo, publish
+}
+
+// topCommands lists the commands between two commandstats, most called
+// first, for the log.
+func topCommands(before, after map[string]int64, ownInfo int64) string {
+	type nc struct {
+		name string
+		n    int64
+	}
+	var l []nc
+	for name, n := range after {
+		d := n - before[name]
+		if name == "info" {
+			d -= ownInfo
+		}
+		if d > 0 {
+			l = append(l, nc{name, d})
+		}
+	}
+	slices.SortFunc(l, func(a, b nc) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.name, b.name)) })
+	var parts []string
+	for _, x := range l {
+		parts = append(parts, fmt.Sprintf("%s %d", x.name, x.n))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ---- S5: long-polling throughput ----

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -181,5 +184,93 @@ func TestCPUBusy(t *testing.T) {
 	cancel()
 	if _, err := cpuBusy(ctx2, time.Second); err == nil {
 		t.Error("cpuBusy with a cancelled context: no error")
+	}
+}
+
+func TestParseCommandStats(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want map[string]int64
+	}{
+		{"empty", "", map[string]int64{}},
+		{"header only", "# Commandstats\r\n", map[string]int64{}},
+		{"redis 7", "# Commandstats\r\n" +
+			"cmdstat_ping:calls=198,usec=120,usec_per_call=0.61,rejected_calls=0,failed_calls=0\r\n" +
+			"cmdstat_publish:calls=150,usec=900,usec_per_call=6.00,rejected_calls=0,failed_calls=0\r\n" +
+			"cmdstat_client|setinfo:calls=12,usec=10,usec_per_call=0.83,rejected_calls=0,failed_calls=0\r\n" +
+			"cmdstat_info:calls=1,usec=38,usec_per_call=38.00,rejected_calls=0,failed_calls=0\r\n",
+			map[string]int64{"ping": 198, "publish": 150, "client|setinfo": 12, "info": 1}},
+		{"older redis, LF only", "cmdstat_spublish:calls=7,usec=70,usec_per_call=10.00\ncmdstat_ssubscribe:calls=3,usec=9,usec_per_call=3.00\n",
+			map[string]int64{"spublish": 7, "ssubscribe": 3}},
+		{"calls not first", "cmdstat_get:usec=5,calls=2\r\n", map[string]int64{"get": 2}},
+		{"malformed lines skipped", "cmdstat_:calls=1\r\ncmdstat_set\r\ncmdstat_del:calls=x,usec=1\r\ncmdstat_hset:usec=1\r\nkeyspace_hits:4\r\ncmdstat_get:calls=5\r\n",
+			map[string]int64{"get": 5}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parseCommandStats(tc.in)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s: got %d, want %d (all: %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
+
+func TestCommandDelta(t *testing.T) {
+	before := map[string]int64{"ping": 10, "publish": 5, "info": 2}
+	after := map[string]int64{"ping": 12, "publish": 105, "spublish": 3, "info": 3, "ssubscribe": 1}
+	all, pub := commandDelta(before, after, 1)
+	if pub != 103 {
+		t.Errorf("publish: got %d, want 103", pub)
+	}
+	if all != 2+100+3+1 {
+		t.Errorf("all: got %d, want %d", all, 2+100+3+1)
+	}
+	if got := topCommands(before, after, 1); got != "publish 100, spublish 3, ping 2, ssubscribe 1" {
+		t.Errorf("topCommands: %q", got)
+	}
+}
+
+func TestRedisCommandStatsExchange(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const req = "*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n"
+	body := "# Commandstats\r\ncmdstat_publish:calls=4,usec=1,usec_per_call=0.25\r\n"
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for range 2 { // two requests on one connection
+			buf := make([]byte, len(req))
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != req {
+				return
+			}
+			fmt.Fprintf(c, "$%d\r\n%s\r\n", len(body), body)
+		}
+	}()
+	rc, err := dialRedis(&redisServer{url: "redis://" + ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	for i := 0; i < 2; i++ {
+		got, err := rc.commandStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["publish"] != 4 || len(got) != 1 {
+			t.Errorf("request %d: got %v", i, got)
+		}
 	}
 }
