@@ -695,17 +695,27 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 		if rcErr == nil {
 			stats1, rcErr = rc.commandStats()
 		}
-		// Over the window and the drain: Redis relays every broadcast sent.
+		// Per broadcast that Redis relayed in the window: a publisher node
+		// that falls behind the offered rate (Node's does in the high
+		// phase) has sent Redis fewer broadcasts than its clients asked
+		// for. Without command counts, per broadcast sent.
 		raw := redisCPU1 - redisCPU0
+		relayed := high.sentPub
+		var cmds, pub int64
+		if rcErr == nil {
+			// stats0's own INFO shows in stats1 (Redis counts a command after
+			// its reply), idle0's in idle1.
+			cmds, pub = commandDelta(stats0, stats1, 1)
+			if pub > 0 {
+				relayed = float64(pub)
+			}
+		}
 		m[ad.name+"_redis_idle_cpu_ms_per_s"] = idleRate * 1e3
-		m[ad.name+"_redis_cpu_raw_us"] = safeDiv(raw*1e6, high.sentPub)
-		m[ad.name+"_redis_cpu_us"] = safeDiv((raw-idleRate*redisWall.Seconds())*1e6, high.sentPub)
+		m[ad.name+"_redis_cpu_raw_us"] = safeDiv(raw*1e6, relayed)
+		m[ad.name+"_redis_cpu_us"] = safeDiv((raw-idleRate*redisWall.Seconds())*1e6, relayed)
 		if rcErr != nil {
 			logf("  %s %s: Redis INFO commandstats: %v (no command counts)", ad.name, peer, rcErr)
 		} else {
-			// stats0's own INFO shows in stats1 (Redis counts a command after
-			// its reply), idle0's in idle1.
-			cmds, pub := commandDelta(stats0, stats1, 1)
 			m[ad.name+"_redis_publish_per_bcast"] = safeDiv(float64(pub), high.sentPub)
 			m[ad.name+"_redis_cmds_per_bcast"] = safeDiv(float64(cmds), high.sentPub)
 			idleCmds, _ := commandDelta(idle0, idle1, 1)
