@@ -126,6 +126,7 @@ func (srv *Server) Serve(ln net.Listener, opts ServeOptions) error {
 		}
 		delay = 0
 		d := &directConn{ds: ds, conn: c}
+		d.io.init(c)
 		if !ds.track(d) {
 			c.Close()
 			continue
@@ -250,6 +251,8 @@ type directConn struct {
 	resp directResponse
 	body directBody
 	out  []byte // the response being written
+
+	io directIO // socket calls without the file layer (direct_linux.go)
 }
 
 func (d *directConn) serve() {
@@ -330,7 +333,7 @@ func (d *directConn) readHead() (end int, ok bool) {
 	}
 	if d.r == d.w {
 		d.r, d.w = 0, 0
-		n, _ := d.conn.Read(d.buf[:])
+		n, _ := d.read(d.buf[:])
 		if n == 0 {
 			return 0, false
 		}
@@ -354,7 +357,7 @@ func (d *directConn) readHead() (end int, ok bool) {
 			d.w = copy(d.buf[:], d.buf[d.r:d.w])
 			d.r = 0
 		}
-		n, err := d.conn.Read(d.buf[d.w:])
+		n, err := d.read(d.buf[d.w:])
 		d.w += n
 		if err != nil && n == 0 {
 			return 0, false
@@ -514,8 +517,12 @@ func (d *directConn) write(b []byte) bool {
 	if timeout == 0 {
 		timeout = d.ds.srv.writeTimeout
 	}
+	n := d.tryWrite(b)
+	if n == len(b) {
+		return true // taken whole: no deadline was needed
+	}
 	d.conn.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := d.conn.Write(b)
+	_, err := d.conn.Write(b[n:])
 	return err == nil
 }
 
@@ -560,7 +567,7 @@ func (d *directConn) awaitPoll(s *Session, wake chan struct{}) (gone bool) {
 			d.w = copy(d.buf[:], d.buf[d.r:d.w])
 			d.r = 0
 		}
-		n, err := d.conn.Read(d.buf[d.w:])
+		n, err := d.read(d.buf[d.w:])
 		d.w += n
 		if err == nil {
 			continue // pipelined bytes: kept for the next request
@@ -605,7 +612,7 @@ func (b *directBody) Read(p []byte) (int, error) {
 		n = copy(p, d.buf[d.r:d.w])
 		d.r += n
 	} else {
-		n, err = d.conn.Read(p)
+		n, err = d.read(p)
 	}
 	b.remain -= int64(n)
 	if err == io.EOF && b.remain > 0 {

@@ -5,6 +5,7 @@ package engineio
 // them. On an older kernel they fail with ENOSYS and the caller writes
 // through the net.Conn instead, as after any failed direct write.
 const (
-	sysSendto  = 369
-	sysSendmsg = 370
+	sysSendto   = 369
+	sysRecvfrom = 371
+	sysSendmsg  = 370
 )
