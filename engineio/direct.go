@@ -246,11 +246,13 @@ type directConn struct {
 
 	// Reused by each request on the connection: a request's handler does
 	// not keep them once it returns (a handshake gets fresh ones).
-	req  http.Request
-	url  url.URL
-	resp directResponse
-	body directBody
-	out  []byte // the response being written
+	req    http.Request
+	url    url.URL
+	header http.Header // req.Header of a session's requests
+	values []string    // the header values, one array
+	resp   directResponse
+	body   directBody
+	out    []byte // the response being written
 
 	io directIO // socket calls without the file layer (direct_linux.go)
 }
@@ -400,10 +402,22 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 	}
 
 	// The header block becomes one string; keys and values are substrings
-	// of it, the value slices share one array.
+	// of it, the value slices share one array. A request of a session
+	// reuses the connection's map and array (the handlers keep nothing of
+	// it); a handshake's request may be kept (AllowRequest) and gets its own.
 	block := string(head)
-	h := make(http.Header, len(dr.fields))
-	values := make([]string, len(dr.fields))
+	var h http.Header
+	var values []string
+	switch n := len(dr.fields); {
+	case sid == "":
+		h, values = make(http.Header, n), make([]string, n)
+	case d.header != nil && n <= cap(d.values):
+		h, values = d.header, d.values[:n]
+		clear(h)
+	default:
+		h, values = make(http.Header, n), make([]string, n, max(n, 16))
+		d.header, d.values = h, values
+	}
 	for i, f := range dr.fields {
 		key := block[f.name[0]:f.name[1]]
 		if !isCanonicalKey(key) {

@@ -270,6 +270,35 @@ func TestServeKeepAliveAndPipelining(t *testing.T) {
 	}
 }
 
+// Requests on one connection reuse one header map: a header of one request
+// is not seen by the next. A GET may carry any Content-Type; a v4 POST
+// with application/octet-stream is refused, so a POST after such a GET
+// shows whether the header carried over.
+func TestServeHeadersDoNotCarryOver(t *testing.T) {
+	e := newDirectEnv(t)
+	c := e.dial(t)
+	sid := c.openSession()
+	target := "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	post := func(payload string) {
+		t.Helper()
+		c.send("POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(payload)) + "\r\n\r\n" + payload)
+		if resp, body := c.response(); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("POST %q: %d %q", payload, resp.StatusCode, body)
+		}
+	}
+	post("4one")
+	// Content-Type last: the POST has fewer fields, so a stale entry
+	// would still point at its value.
+	c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nAccept-Language: en\r\nContent-Type: application/octet-stream\r\n\r\n")
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4one" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	post("4two")
+	if n := e.netHTTP.Load(); n != 0 {
+		t.Errorf("%d requests went through net/http, want 0", n)
+	}
+}
+
 // A GET waiting for data is answered when the session sends; one whose
 // client goes away closes the session as the reference does.
 func TestServePendingPoll(t *testing.T) {
