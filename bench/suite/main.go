@@ -78,7 +78,7 @@ func main() {
 	flag.StringVar(&o.replot, "replot", "", "re-render the Markdown and PNG of an earlier report `file` (bench/results/<date>.json) and exit")
 	flag.StringVar(&o.profile, "profile", "", "`directory`: run Herald as bench/profserver and write a CPU profile (and its pprof -top) of each main measurement window there")
 	flag.StringVar(&o.command, "command", "", "the command line to record in the report (default: this process's arguments)")
-	flag.Float64Var(&o.quietBusy, "quiet-busy", 0.1, "before each measurement wait (at most -quiet-wait) until the machine's CPUs were busy less than this share over one second; 0 turns the wait off")
+	flag.Float64Var(&o.quietBusy, "quiet-busy", -1, "before each measurement wait (at most -quiet-wait) until the machine's CPUs were busy less than this share over one second; 0 turns the wait off (default 0.1, quick 0: its time budget is 3 minutes)")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 45*time.Second, "longest wait for a quiet machine before a measurement (then it runs anyway and the report says so)")
 	flag.Parse()
 	o.scenarios = splitList(scen)
@@ -92,6 +92,12 @@ func main() {
 		o.runs = 5
 		if o.quick {
 			o.runs = 1
+		}
+	}
+	if o.quietBusy < 0 {
+		o.quietBusy = 0.1
+		if o.quick {
+			o.quietBusy = 0
 		}
 	}
 	if o.timeout == 0 {
