@@ -185,6 +185,12 @@ func (r *report) build(o *options) {
 		if !d.higherBetter {
 			adv = n.Median / h.Median
 		}
+		if h.Median <= 0 || n.Median <= 0 {
+			// A ratio of a figure at or below zero means nothing (S4's
+			// Redis CPU with the idle baseline subtracted can be, for a
+			// peer that sends Redis little): no ratio.
+			adv = math.NaN()
+		}
 		r.Rows = append(r.Rows, row{Key: d.key, Label: d.label, Unit: d.unit, Herald: h, Node: n, Advantage: adv})
 	}
 	r.curves = map[string]map[string][]curvePoint{}
