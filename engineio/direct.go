@@ -248,6 +248,7 @@ type directConn struct {
 	// not keep them once it returns (a handshake gets fresh ones).
 	req    http.Request
 	url    url.URL
+	sess   *Session    // the session parse found for the request's sid
 	header http.Header // req.Header of a session's requests
 	values []string    // the header values, one array
 	resp   directResponse
@@ -386,6 +387,7 @@ var crlfcrlf = []byte("\r\n\r\n")
 // request. It accepts only what it fully understands; net/http answers the
 // rest (including with its own errors).
 func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct bool) {
+	d.sess = nil
 	dr, ok := parseDirectHead(head, d.ds.srv.path, d.ds.prefixes)
 	if !ok {
 		return nil, false, false
@@ -397,8 +399,10 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 	case dr.method == http.MethodOptions:
 	case sid == "" && srv.closing.Load():
 		return nil, false, false // draining: Forwarder may send it elsewhere
-	case sid != "" && srv.Session(sid) == nil:
-		return nil, false, false // another node's, or unknown: Forwarder decides
+	case sid != "":
+		if d.sess = srv.Session(sid); d.sess == nil {
+			return nil, false, false // another node's, or unknown: Forwarder decides
+		}
 	}
 
 	// The header block becomes one string; keys and values are substrings
@@ -473,7 +477,9 @@ func (d *directConn) serveRequest(req *http.Request) {
 		// ReadTimeout bounds the body too, as in net/http.
 		d.conn.SetReadDeadline(time.Now().Add(t))
 	}
-	d.ds.srv.ServeHTTP(&d.resp, req)
+	sess := d.sess
+	d.sess = nil
+	d.ds.srv.serveHTTP(&d.resp, req, sess)
 }
 
 // finish writes the response and discards what is left of the body. It

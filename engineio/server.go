@@ -158,6 +158,13 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 // ServeHTTP handles every Engine.IO request: handshakes, polls, posts and
 // WebSocket upgrades.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	srv.serveHTTP(w, r, nil)
+}
+
+// serveHTTP is ServeHTTP for a request whose session the caller may have
+// looked up already (Serve does, to decide whether to answer it directly):
+// known, or nil.
+func (srv *Server) serveHTTP(w http.ResponseWriter, r *http.Request, known *Session) {
 	if !strings.HasPrefix(r.URL.Path, srv.path) {
 		http.NotFound(w, r)
 		return
@@ -198,7 +205,10 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.handshake(w, r, transport, protocol, queryValue(rawQuery, "b64") != "")
 		return
 	}
-	s := srv.Session(sid)
+	s := known
+	if s == nil {
+		s = srv.Session(sid)
+	}
 	if s != nil && s.expired() {
 		s = nil
 	}
