@@ -533,13 +533,13 @@ func (d *directConn) lingerClose() {
 const lingerTimeout = 500 * time.Millisecond
 
 func (d *directConn) write(b []byte) bool {
-	timeout := d.ds.hs.WriteTimeout
-	if timeout == 0 {
-		timeout = d.ds.srv.writeTimeout
-	}
 	n := d.tryWrite(b)
 	if n == len(b) {
 		return true // taken whole: no deadline was needed
+	}
+	timeout := d.ds.hs.WriteTimeout
+	if timeout == 0 {
+		timeout = d.ds.srv.writeTimeout
 	}
 	d.conn.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := d.conn.Write(b[n:])

@@ -22,7 +22,7 @@ type directIO struct {
 	errno   syscall.Errno
 }
 
-func (io *directIO) init(c net.Conn) {
+func (dio *directIO) init(c net.Conn) {
 	sc, ok := c.(*net.TCPConn)
 	if !ok {
 		return
@@ -31,16 +31,16 @@ func (io *directIO) init(c net.Conn) {
 	if err != nil {
 		return
 	}
-	io.raw = raw
-	io.readFn = io.recv
-	io.writeFn = io.send
+	dio.raw = raw
+	dio.readFn = dio.recv
+	dio.writeFn = dio.send
 }
 
-func (io *directIO) recv(fd uintptr) bool {
+func (dio *directIO) recv(fd uintptr) bool {
 	for {
-		n, _, errno := syscall.Syscall6(sysRecvfrom, fd, uintptr(unsafe.Pointer(&io.p[0])), uintptr(len(io.p)), syscall.MSG_DONTWAIT, 0, 0)
+		n, _, errno := syscall.Syscall6(sysRecvfrom, fd, uintptr(unsafe.Pointer(&dio.p[0])), uintptr(len(dio.p)), syscall.MSG_DONTWAIT, 0, 0)
 		if errno == syscall.ENOSYS { // linux/386 before 4.3 (sysnum_linux_386.go)
-			n, _, errno = syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&io.p[0])), uintptr(len(io.p)))
+			n, _, errno = syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&dio.p[0])), uintptr(len(dio.p)))
 		}
 		if errno == syscall.EINTR {
 			continue
@@ -48,7 +48,7 @@ func (io *directIO) recv(fd uintptr) bool {
 		if errno == syscall.EAGAIN {
 			return false // wait for the socket (or the read deadline)
 		}
-		io.n, io.errno = int(n), errno
+		dio.n, dio.errno = int(n), errno
 		return true
 	}
 }
@@ -56,47 +56,38 @@ func (io *directIO) recv(fd uintptr) bool {
 // read is conn.Read: at least one byte, io.EOF at the end, or the error
 // (os.ErrDeadlineExceeded for a read deadline that passed).
 func (d *directConn) read(p []byte) (int, error) {
-	io_ := &d.io
-	if io_.raw == nil || len(p) == 0 {
+	dio := &d.io
+	if dio.raw == nil || len(p) == 0 {
 		return d.conn.Read(p)
 	}
-	io_.p, io_.n, io_.errno = p, 0, 0
-	err := io_.raw.Read(io_.readFn)
-	io_.p = nil
+	dio.p, dio.n, dio.errno = p, 0, 0
+	err := dio.raw.Read(dio.readFn)
+	dio.p = nil
 	switch {
 	case err != nil:
 		return 0, err
-	case io_.errno != 0:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Err: io_.errno}
-	case io_.n == 0:
+	case dio.errno != 0:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: dio.errno}
+	case dio.n == 0:
 		return 0, io.EOF
 	}
-	return io_.n, nil
+	return dio.n, nil
 }
 
-func (io *directIO) send(fd uintptr) bool {
-	for io.n < len(io.p) {
-		n, _, errno := syscall.Syscall6(sysSendto, fd, uintptr(unsafe.Pointer(&io.p[io.n])), uintptr(len(io.p)-io.n), sendFlags, 0, 0)
-		if errno == syscall.EINTR {
-			continue
-		}
-		if errno != 0 || int(n) <= 0 {
-			break // EAGAIN or an error: the caller writes the rest through the net.Conn
-		}
-		io.n += int(n)
-	}
-	return true // never wait here
+func (dio *directIO) send(fd uintptr) bool {
+	dio.n = sendSome(fd, dio.p) // the caller writes the rest through the net.Conn
+	return true                 // never wait here
 }
 
 // tryWrite writes what the socket takes of b without blocking, and
 // returns how much that was.
 func (d *directConn) tryWrite(b []byte) int {
-	io := &d.io
-	if io.raw == nil || len(b) == 0 {
+	dio := &d.io
+	if dio.raw == nil || len(b) == 0 {
 		return 0
 	}
-	io.p, io.n = b, 0
-	io.raw.Write(io.writeFn)
-	io.p = nil
-	return io.n
+	dio.p, dio.n = b, 0
+	dio.raw.Write(dio.writeFn)
+	dio.p = nil
+	return dio.n
 }

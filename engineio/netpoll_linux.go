@@ -186,18 +186,26 @@ var rawOps = sync.Pool{New: func() any {
 }}
 
 func (o *rawOp) write(fd uintptr) bool {
-	for o.wn < len(o.wbuf) {
-		b := o.wbuf[o.wn:]
-		m, _, errno := syscall.Syscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), sendFlags, 0, 0)
+	o.wn = sendSome(fd, o.wbuf)
+	return true // never wait here
+}
+
+// sendSome writes as much of b to the non-blocking socket fd as it takes
+// and returns how much that was; it stops at EAGAIN (buffer full) or an
+// error, which the caller's ordinary write then meets again.
+func sendSome(fd uintptr, b []byte) int {
+	n := 0
+	for n < len(b) {
+		m, _, errno := syscall.Syscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), sendFlags, 0, 0)
 		if errno == syscall.EINTR {
 			continue
 		}
 		if errno != 0 || int(m) <= 0 {
-			break // EAGAIN (buffer full), EINTR or an error: the caller goes on
+			break
 		}
-		o.wn += int(m)
+		n += int(m)
 	}
-	return true // never wait here
+	return n
 }
 
 // tryWrite writes as much of b as the socket takes without blocking and
