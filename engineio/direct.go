@@ -74,6 +74,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 //
 // ln should be a plain TCP (or Unix) listener, TLS being terminated in
 // front: for HTTP/2 over TLS use http.Server.ServeTLS with ServeHTTP.
+// Listen makes a TCP listener set up for Serve.
 // Of opts.HTTP's settings, the timeouts apply to every connection;
 // ConnState, ConnContext, BaseContext and ErrorLog only to those handed
 // over.

@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -69,7 +68,7 @@ func run(opts *cliflags.Server, profileDir string) error {
 	}
 	setupNamespace(srv.Of("/"))
 
-	ln, err := net.Listen("tcp", opts.Addr)
+	ln, err := engineio.Listen(context.Background(), "tcp", opts.Addr)
 	if err != nil {
 		return err
 	}

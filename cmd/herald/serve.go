@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/herald-rt/herald"
+	"github.com/herald-rt/herald/engineio"
 	"github.com/herald-rt/herald/internal/cliflags"
 )
 
@@ -68,7 +69,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 // runServer serves until ctx is cancelled, then drains and shuts down.
 func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.Duration, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", opts.Addr)
+	ln, err := engineio.Listen(ctx, "tcp", opts.Addr)
 	if err != nil {
 		return err
 	}

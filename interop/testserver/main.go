@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -51,7 +50,7 @@ func run(mode string, opts *cliflags.Server) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := net.Listen("tcp", opts.Addr)
+	ln, err := engineio.Listen(ctx, "tcp", opts.Addr)
 	if err != nil {
 		return err
 	}
