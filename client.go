@@ -192,6 +192,19 @@ func (c *client) writePacket(p *parser.Packet) error {
 	return c.conn.SendDirect(msgs...)
 }
 
+// writePacketLater queues one packet for this client to leave with the
+// next one written, or at flush (engineio.Session.SendLater).
+func (c *client) writePacketLater(p *parser.Packet) error {
+	msgs, err := encodePacket(p)
+	if err != nil {
+		return err
+	}
+	return c.conn.SendLater(msgs...)
+}
+
+// flush writes what writePacketLater queued, if nothing has yet.
+func (c *client) flush() { c.conn.Flush() }
+
 // onClose runs when the Engine.IO connection has closed.
 func (c *client) onClose(reason engineio.CloseReason) {
 	c.mu.Lock()

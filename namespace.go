@@ -66,7 +66,10 @@ func (n *Namespace) Use(m Middleware) {
 	n.mu.Unlock()
 }
 
-// OnConnection adds a handler called for every socket that connects.
+// OnConnection adds a handler called for every socket that connects. The
+// client's CONNECT answer leaves with the first packet the handlers send
+// (one write for both), or when they return: a handler that blocks before
+// it emits holds the client's connect event back.
 func (n *Namespace) OnConnection(h func(*Socket)) {
 	n.mu.Lock()
 	n.onConnection = append(n.onConnection, h)
@@ -352,6 +355,7 @@ func (n *Namespace) add(c *client, auth json.RawMessage) {
 		safeCall(n.srv, func() { h(s) })
 	}
 	s.shareHandlers()
+	c.flush() // the CONNECT answer, if the handlers sent nothing
 }
 
 func (n *Namespace) runMiddlewares(s *Socket) (err error) {

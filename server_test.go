@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/herald-rt/herald"
+	"github.com/herald-rt/herald/engineio"
 )
 
 // wsClient is a raw Engine.IO v4 / Socket.IO v5 client over WebSocket. It
@@ -234,6 +235,42 @@ func TestEventsAndAcks(t *testing.T) {
 	if a := <-got; a != "forty-two" {
 		t.Fatalf("ack answer %q", a)
 	}
+}
+
+// TestConnectAnswerWithHandlerEmits: the CONNECT answer waits for the
+// connection handlers' first packet (one write for both) or their return,
+// but never for a handler that blocks after it has emitted.
+func TestConnectAnswerWithHandlerEmits(t *testing.T) {
+	release := make(chan struct{})
+	// No heartbeat within the test: a ping would flush a held answer.
+	cfg := herald.Config{Engine: engineio.Config{PingInterval: time.Minute, PingTimeout: time.Minute}}
+	_, url := newTestServer(t, cfg, func(srv *herald.Server) {
+		srv.OnConnection(func(s *herald.Socket) {
+			s.Emit("hello", 1)
+			<-release
+			s.Emit("released")
+		})
+		srv.Of("/quiet").OnConnection(func(s *herald.Socket) {})
+		srv.Of("/joins").OnConnection(func(s *herald.Socket) {
+			s.Join("r")
+			s.Namespace().To("r").Emit("room") // a broadcast: written by a flusher worker
+		})
+	})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	c := dial(t, url)
+	c.connect("/", "") // fails after 5 s if the answer waits for the handler
+	c.expect(`42["hello",1]`)
+	close(release)
+	c.expect(`42["released"]`)
+	c.connect("/quiet", "") // sent when the handler returns
+	c.connect("/joins", "")
+	c.expect(`42/joins,["room"]`)
 }
 
 func TestEmitWithAckTimeout(t *testing.T) {

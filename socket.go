@@ -488,12 +488,14 @@ func (s *Socket) onConnect(restored *adapter.RestoredSession) {
 	if s.client.version() == parser.Version5 {
 		payload = parser.ConnectPayload(s.id, s.pid())
 	}
-	s.client.writePacket(&parser.Packet{Type: parser.Connect, Namespace: s.nsp.name, Data: payload})
+	// The answer (and the missed packets) leave with what the connection
+	// handlers send, in one write: Namespace.add flushes after them.
+	s.client.writePacketLater(&parser.Packet{Type: parser.Connect, Namespace: s.nsp.name, Data: payload})
 	if restored != nil {
 		for _, p := range restored.MissedPackets {
 			cp := *p
 			cp.Namespace = s.nsp.name
-			s.client.writePacket(&cp)
+			s.client.writePacketLater(&cp)
 		}
 	}
 }

@@ -142,3 +142,60 @@ func TestSendDirectOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestSendLater: SendLater starts no write; what is sent next takes it
+// along, in order, and Flush writes it when nothing follows.
+func TestSendLater(t *testing.T) {
+	e := newEnv(t, Config{}, func(*Session) {})
+	msg := func(s string) *Message { return NewMessage([]byte(s), false) }
+	t.Run("websocket", func(t *testing.T) {
+		c := e.dialWS("EIO=4&transport=websocket")
+		s := e.session(c.readOpen().SID)
+		if err := s.SendLater(msg("a")); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := c.readFrame(100 * time.Millisecond); err == nil {
+			t.Fatalf("SendLater wrote %q at once", f.Payload)
+		}
+		s.SendDirect(msg("b"))
+		c.expectText("4a")
+		c.expectText("4b")
+		s.SendLater(msg("c"))
+		s.Send(msg("d")) // through a flusher worker
+		c.expectText("4c")
+		c.expectText("4d")
+		s.SendLater(msg("e"))
+		s.Flush()
+		c.expectText("4e")
+		s.Flush() // nothing waits
+		if f, err := c.readFrame(100 * time.Millisecond); err == nil {
+			t.Fatalf("an empty Flush wrote %q", f.Payload)
+		}
+	})
+	t.Run("polling", func(t *testing.T) {
+		sid, _ := e.handshake("EIO=4&transport=polling")
+		s := e.session(sid)
+		ch := e.pollAsync("EIO=4&transport=polling&sid=" + sid)
+		eventually(t, 2*time.Second, func() bool { return pollPending(s) })
+		s.SendLater(msg("a"))
+		select {
+		case r := <-ch:
+			t.Fatalf("SendLater answered the pending poll: %q", r.body)
+		case <-time.After(100 * time.Millisecond):
+		}
+		s.SendLater(msg("b"))
+		s.Flush()
+		if r := waitResponse(t, ch); r.body != "4a\x1e4b" {
+			t.Fatalf("poll = %q, want both messages", r.body)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		sid, _ := e.handshake("EIO=4&transport=polling")
+		s := e.session(sid)
+		s.Close()
+		if err := s.SendLater(msg("a")); err != ErrSessionClosed {
+			t.Fatalf("SendLater on a closed session = %v, want ErrSessionClosed", err)
+		}
+		s.Flush() // must not panic or block
+	})
+}

@@ -185,7 +185,7 @@ func (s *Session) OnClose(f func(reason CloseReason)) {
 // few writers and coalesce under load. For a reply to one client use
 // SendDirect.
 func (s *Session) Send(msgs ...*Message) error {
-	return s.send(msgs, false)
+	return s.send(msgs, sendQueued)
 }
 
 // SendDirect is Send that, when nothing else is being written to the
@@ -195,10 +195,45 @@ func (s *Session) Send(msgs ...*Message) error {
 // an acknowledgement), usually sent from the session's own reader, where
 // handing the write to another goroutine would cost more than the write.
 func (s *Session) SendDirect(msgs ...*Message) error {
-	return s.send(msgs, true)
+	return s.send(msgs, sendDirect)
 }
 
-func (s *Session) send(msgs []*Message, direct bool) error {
+// SendLater queues messages like Send but starts no write: they leave with
+// whatever is sent next (Send, SendDirect, a heartbeat), in the same write,
+// or at Flush. It is for an answer that the caller knows more will follow at
+// once, such as Socket.IO's CONNECT answer and what the connection handlers
+// emit: one write instead of several. Call Flush when done.
+func (s *Session) SendLater(msgs ...*Message) error {
+	return s.send(msgs, sendLater)
+}
+
+// Flush writes what SendLater left queued, as SendDirect would. It does
+// nothing if nothing waits or a writer is already at work.
+func (s *Session) Flush() {
+	s.mu.Lock()
+	if s.state != stateOpen || len(s.queue) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	if c := s.takeWriterLocked(); c != nil {
+		s.mu.Unlock()
+		c.flush(s, s.srv.flusher)
+		return
+	}
+	s.kickLocked()
+	s.mu.Unlock()
+}
+
+// sendMode is how send has what it queues written.
+type sendMode uint8
+
+const (
+	sendQueued sendMode = iota // by a writer: a flusher worker or the poll
+	sendDirect                 // by the caller if it can (SendDirect)
+	sendLater                  // with the next send, or at Flush
+)
+
+func (s *Session) send(msgs []*Message, mode sendMode) error {
 	s.mu.Lock()
 	if s.state != stateOpen {
 		s.mu.Unlock()
@@ -215,17 +250,35 @@ func (s *Session) send(msgs []*Message, direct bool) error {
 			return ErrSessionClosed
 		}
 	}
-	if c := s.ws; direct && c != nil && c.raw != nil && !c.writing && s.transport == TransportWebSocket {
-		// Take the writer role and write here (flush.go).
-		c.writing = true
+	switch mode {
+	case sendLater:
 		s.appendLocked(msgs)
-		s.mu.Unlock()
-		c.flush(s, s.srv.flusher)
-		return nil
+	case sendDirect:
+		if c := s.takeWriterLocked(); c != nil {
+			s.appendLocked(msgs)
+			s.mu.Unlock()
+			c.flush(s, s.srv.flusher)
+			return nil
+		}
+		s.enqueueLocked(msgs...)
+	default:
+		s.enqueueLocked(msgs...)
 	}
-	s.enqueueLocked(msgs...)
 	s.mu.Unlock()
 	return nil
+}
+
+// takeWriterLocked takes the writer role for the caller, who then writes
+// the queue with c.flush (flush.go), if the session is on a WebSocket that
+// can be written without blocking and nothing else is writing it; else it
+// returns nil. The caller holds s.mu.
+func (s *Session) takeWriterLocked() *wsConn {
+	c := s.ws
+	if c == nil || c.raw == nil || c.writing || s.transport != TransportWebSocket {
+		return nil
+	}
+	c.writing = true
+	return c
 }
 
 // TrySend is Send for messages that may be dropped (volatile emits): it
