@@ -394,8 +394,12 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 		return nil, false, false
 	}
 	srv := d.ds.srv
-	_, rawTarget, _ := bytes.Cut(head[dr.target[0]:dr.target[1]], []byte("?"))
-	sid := queryValue(string(rawTarget), "sid") // no copy: the compiler sees it does not escape
+	// The header block becomes one string; keys and values are substrings
+	// of it, the value slices share one array.
+	block := string(head)
+	target := block[dr.target[0]:dr.target[1]]
+	path, rawQuery, _ := strings.Cut(target, "?")
+	sid := queryValue(rawQuery, "sid")
 	switch {
 	case dr.method == http.MethodOptions:
 	case sid == "" && srv.closing.Load():
@@ -406,11 +410,9 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 		}
 	}
 
-	// The header block becomes one string; keys and values are substrings
-	// of it, the value slices share one array. A request of a session
-	// reuses the connection's map and array (the handlers keep nothing of
-	// it); a handshake's request may be kept (AllowRequest) and gets its own.
-	block := string(head)
+	// A request of a session reuses the connection's header map and value
+	// array (the handlers keep nothing of it); a handshake's request may be
+	// kept (AllowRequest) and gets its own.
 	var h http.Header
 	var values []string
 	switch n := len(dr.fields); {
@@ -435,8 +437,6 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 			h[key] = values[i : i+1 : i+1]
 		}
 	}
-	target := block[dr.target[0]:dr.target[1]]
-	path, rawQuery, _ := strings.Cut(target, "?")
 
 	req, u := &d.req, &d.url
 	if sid == "" {

@@ -43,7 +43,11 @@ func checkUpgrade(r *http.Request) (string, *upgradeError) {
 		return "", &upgradeError{http.StatusBadRequest, `bad "Connection" header`}
 	}
 	key := r.Header.Get("Sec-Websocket-Key")
-	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
+	var k [18]byte // a valid key is 16 bytes; room to see a longer one
+	if len(key) != base64.StdEncoding.EncodedLen(16) {
+		return "", &upgradeError{http.StatusBadRequest, `bad "Sec-WebSocket-Key" header`}
+	}
+	if n, err := base64.StdEncoding.Decode(k[:], []byte(key)); err != nil || n != 16 {
 		return "", &upgradeError{http.StatusBadRequest, `bad "Sec-WebSocket-Key" header`}
 	}
 	switch v := r.Header.Get("Sec-Websocket-Version"); {
@@ -55,15 +59,11 @@ func checkUpgrade(r *http.Request) (string, *upgradeError) {
 	return key, nil
 }
 
-// acceptKey computes Sec-WebSocket-Accept for a client's key.
-func acceptKey(key string) []byte {
-	h := sha1.New()
-	io.WriteString(h, key)
-	io.WriteString(h, websocketGUID)
-	var sum [sha1.Size]byte
-	out := make([]byte, base64.StdEncoding.EncodedLen(sha1.Size))
-	base64.StdEncoding.Encode(out, h.Sum(sum[:0]))
-	return out
+// appendAcceptKey appends Sec-WebSocket-Accept for a client's key to b.
+func appendAcceptKey(b []byte, key string) []byte {
+	var in [64]byte // a valid key (24 bytes) and the GUID (36) fit
+	sum := sha1.Sum(append(append(in[:0], key...), websocketGUID...))
+	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
 
 // acceptWebSocket takes a WebSocket opening handshake over from net/http:
@@ -111,9 +111,10 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, []byte, e
 		c.rd = io.MultiReader(c.early, conn)
 	}
 
-	hello := make([]byte, 0, 192)
+	// Room for the open packet too, which writeHello appends.
+	hello := make([]byte, 0, 320)
 	hello = append(hello, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	hello = append(hello, acceptKey(key)...)
+	hello = appendAcceptKey(hello, key)
 	hello = append(hello, "\r\n\r\n"...)
 	return c, hello, nil
 }

@@ -24,6 +24,7 @@ func TestWebSocketOpeningHandshakeErrors(t *testing.T) {
 	}{
 		{"missing key", "GET", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", 400, false},
 		{"key not 16 bytes", "GET", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c2hvcnQ=\r\n", 400, false},
+		{"key 18 bytes", "GET", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQAA\r\n", 400, false},
 		{"key not base64", "GET", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ************************\r\n", 400, false},
 		{"missing version", "GET", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + goodKey + "\r\n", 400, false},
 		{"old version", "GET", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: " + goodKey + "\r\n", 426, true},
@@ -59,7 +60,7 @@ func TestWebSocketOpeningHandshakeErrors(t *testing.T) {
 // TestWebSocketAcceptKey checks the accept key against RFC 6455 §1.3's
 // example.
 func TestWebSocketAcceptKey(t *testing.T) {
-	if got := string(acceptKey("dGhlIHNhbXBsZSBub25jZQ==")); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+	if got := string(appendAcceptKey(nil, "dGhlIHNhbXBsZSBub25jZQ==")); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Errorf("acceptKey = %q", got)
 	}
 }
