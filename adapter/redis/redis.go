@@ -120,8 +120,8 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 		return min(time.Duration(attempts)*10*time.Millisecond, 50*time.Millisecond)
 	}
 	// rueidis PINGs each idle connection every Dialer.KeepAlive, 1 s by
-	// default: with an adapter's subscriber connection per namespace that
-	// was 7 commands a second per node at rest, most of Redis's idle CPU
+	// default: seven connections of an idle test node (one per namespace
+	// holds its subscriptions) made 7 commands a second at rest, most of Redis's idle CPU
 	// with three nodes (bench S4). A Redis that goes away is still noticed
 	// at once, its connections closing; one that goes silent (a network
 	// partition) within keepAlive + ConnWriteTimeout.

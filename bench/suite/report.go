@@ -519,7 +519,8 @@ var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+((?:\s+[\d.]+ \S+)+)`)
 var benchMetric = regexp.MustCompile(`([\d.]+) (\S+)`)
 
 // allocBenchmarks runs the Go benchmarks of the broadcast path (root
-// package and engineio) and of the codecs, with -benchmem.
+// package and engineio), of a connection's life and a long poll through
+// Serve, and of the codecs, with -benchmem.
 func allocBenchmarks(ctx context.Context, o *options) []allocResult {
 	logf("=== allocations: go test -bench")
 	benchtime := "2000x"
@@ -528,7 +529,7 @@ func allocBenchmarks(ctx context.Context, o *options) []allocResult {
 	}
 	pkgs := []string{".", "./engineio", "./parser"}
 	out, err := runCmd(ctx, o.root, nil, 5*time.Minute, append([]string{"go", "test", "-run", "^$",
-		"-bench", "Broadcast|Fanout|FanOut|Emit|Encode|Decode|Handshake|Send|Frame|Poll|Payload", "-benchmem", "-benchtime", benchtime}, pkgs...)...)
+		"-bench", "Broadcast|Fanout|FanOut|Emit|Encode|Decode|Handshake|Connect|Send|Frame|Poll|Payload", "-benchmem", "-benchtime", benchtime}, pkgs...)...)
 	if err != nil {
 		logf("  go test -bench: %v", err)
 	}
