@@ -95,7 +95,7 @@ func ExampleServer_Serve() {
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "hello")
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 75 * time.Second}
 
 	ln, err := engineio.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {

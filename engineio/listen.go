@@ -9,9 +9,12 @@ import (
 // what the herald command uses:
 //
 //   - No TCP keep-alive probes. Engine.IO's heartbeat already finds dead
-//     clients, and Serve's timeouts end idle HTTP connections, while
-//     net.Listen's default costs four setsockopt calls per accepted
-//     connection: ≈ 3% of the CPU of a connect-and-close loop.
+//     clients of a session, while net.Listen's default costs four
+//     setsockopt calls per accepted connection: ≈ 3% of the CPU of a
+//     connect-and-close loop. Set http.Server.IdleTimeout (or ReadTimeout),
+//     which Serve applies as net/http does: without probes, it is what
+//     closes a kept-alive HTTP connection whose client vanished while it
+//     was idle.
 //   - On Linux, TCP_DEFER_ACCEPT: a connection is accepted once its first
 //     bytes (the request) have arrived, so Serve's first read finds them
 //     instead of failing and waiting. Clients speak first in HTTP, and a

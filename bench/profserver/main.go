@@ -72,7 +72,7 @@ func run(opts *cliflags.Server, profileDir string) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv}
+	httpSrv := &http.Server{Handler: srv, IdleTimeout: cliflags.IdleTimeout}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	profDone := make(chan struct{})

@@ -104,7 +104,7 @@ func runServer(ctx context.Context, opts *cliflags.Server, shutdownTimeout time.
 		w.Write(demoPage)
 	})
 
-	httpSrv := &http.Server{Handler: node.Handler(eio, mux), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: node.Handler(eio, mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: cliflags.IdleTimeout}
 	log.Info("herald listening", "addr", ln.Addr().String(), "node", eio.NodeID(),
 		"advertise", node.AdvertiseURL(), "forwarding", node.Forwarder != nil,
 		"demo", "http://"+displayAddr(ln.Addr())+"/")

@@ -15,6 +15,14 @@ import (
 	"github.com/herald-rt/herald/engineio"
 )
 
+// IdleTimeout is the http.Server IdleTimeout of the servers: how long a
+// kept-alive HTTP connection may wait for its next request (Serve applies
+// it too). It is what closes the idle connections of clients that vanished
+// without a word, since engineio.Listen turns TCP keep-alive probes off. A
+// polling client sends its pong every ping interval (25 s by default), so
+// its connections stay open; nginx's default is the same 75 s.
+const IdleTimeout = 75 * time.Second
+
 // Server holds the parsed server flags.
 type Server struct {
 	Addr          string

@@ -90,7 +90,7 @@ func run(mode string, opts *cliflags.Server) error {
 
 	log.Info("testserver listening", "addr", ln.Addr().String(), "mode", mode, "node", eio.NodeID(),
 		"advertise", node.AdvertiseURL(), "forwarding", node.Forwarder != nil)
-	httpSrv := &http.Server{Handler: node.Handler(eio, handler)}
+	httpSrv := &http.Server{Handler: node.Handler(eio, handler), IdleTimeout: cliflags.IdleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- node.Serve(eio, ln, httpSrv) }()
 	node.Start(eio)
