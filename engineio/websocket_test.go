@@ -295,7 +295,9 @@ func TestWebSocketClosePacket(t *testing.T) {
 	if got := waitClosed(t, s); got != ReasonTransportClose {
 		t.Errorf("CloseReason() = %q, want %q", got, ReasonTransportClose)
 	}
-	if e.srv.Session(s.ID()) != nil {
+	// Done may have been made after the close began (it is then closed at
+	// once), before the server dropped the session: wait for that too.
+	if !waitFor(2*time.Second, func() bool { return e.srv.Session(s.ID()) == nil }) {
 		t.Error("closed session still held")
 	}
 }
