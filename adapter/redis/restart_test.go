@@ -246,11 +246,21 @@ func testRestart(t *testing.T, newFactory func(*redis.Clients, *slog.Logger) ada
 	t.Logf("redis-server down for %v (killed at %s); restarted and answering PING %v after Start (at %s)",
 		back.Sub(stopped).Round(time.Millisecond), stopped.Format(clock), back.Sub(startCalled).Round(time.Millisecond), back.Format(clock))
 
-	// Recovery: the first event B receives after the kill.
+	// Recovery: the first event B receives of those sent after the kill.
+	// (One sent just before it may still arrive just after: that is not a
+	// recovery, and counting from it made everything after it look lost.)
 	var first recvRecord
 	recovered := pollUntil(restartPollTimeout, func() bool {
+		sentBeforeKill := 0
+		sendMu.Lock()
+		for _, s := range sends {
+			if s.start.Before(stopCalled) {
+				sentBeforeKill = s.seq
+			}
+		}
+		sendMu.Unlock()
 		for _, rec := range received() {
-			if rec.at.After(stopped) {
+			if rec.at.After(stopped) && rec.seq > sentBeforeKill {
 				first = rec
 				return true
 			}
