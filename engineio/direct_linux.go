@@ -36,6 +36,10 @@ func (dio *directIO) init(c net.Conn) {
 	dio.writeFn = dio.send
 }
 
+// rawConn is the connection's RawConn, nil if it is not a plain TCP one;
+// a WebSocket that takes the connection over reuses it.
+func (dio *directIO) rawConn() syscall.RawConn { return dio.raw }
+
 func (dio *directIO) recv(fd uintptr) bool {
 	for {
 		n, _, errno := syscall.Syscall6(sysRecvfrom, fd, uintptr(unsafe.Pointer(&dio.p[0])), uintptr(len(dio.p)), syscall.MSG_DONTWAIT, 0, 0)

@@ -215,13 +215,7 @@ func (s *Session) Flush() {
 		s.mu.Unlock()
 		return
 	}
-	if c := s.takeWriterLocked(); c != nil {
-		s.mu.Unlock()
-		c.flush(s, s.srv.flusher)
-		return
-	}
-	s.kickLocked()
-	s.mu.Unlock()
+	s.writeQueueUnlock(true)
 }
 
 // sendMode is how send has what it queues written.
@@ -250,22 +244,28 @@ func (s *Session) send(msgs []*Message, mode sendMode) error {
 			return ErrSessionClosed
 		}
 	}
-	switch mode {
-	case sendLater:
-		s.appendLocked(msgs)
-	case sendDirect:
+	s.appendLocked(msgs)
+	if mode == sendLater {
+		s.mu.Unlock()
+		return nil
+	}
+	s.writeQueueUnlock(mode == sendDirect)
+	return nil
+}
+
+// writeQueueUnlock has the queue written, then releases s.mu, which the
+// caller holds: by the caller itself when direct and it can take the
+// writer role (takeWriterLocked), else by the transport's writer.
+func (s *Session) writeQueueUnlock(direct bool) {
+	if direct {
 		if c := s.takeWriterLocked(); c != nil {
-			s.appendLocked(msgs)
 			s.mu.Unlock()
 			c.flush(s, s.srv.flusher)
-			return nil
+			return
 		}
-		s.enqueueLocked(msgs...)
-	default:
-		s.enqueueLocked(msgs...)
 	}
+	s.kickLocked()
 	s.mu.Unlock()
-	return nil
 }
 
 // takeWriterLocked takes the writer role for the caller, who then writes

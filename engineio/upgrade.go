@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -43,11 +44,7 @@ func checkUpgrade(r *http.Request) (string, *upgradeError) {
 		return "", &upgradeError{http.StatusBadRequest, `bad "Connection" header`}
 	}
 	key := r.Header.Get("Sec-Websocket-Key")
-	var k [18]byte // a valid key is 16 bytes; room to see a longer one
-	if len(key) != base64.StdEncoding.EncodedLen(16) {
-		return "", &upgradeError{http.StatusBadRequest, `bad "Sec-WebSocket-Key" header`}
-	}
-	if n, err := base64.StdEncoding.Decode(k[:], []byte(key)); err != nil || n != 16 {
+	if !validKey(key) {
 		return "", &upgradeError{http.StatusBadRequest, `bad "Sec-WebSocket-Key" header`}
 	}
 	switch v := r.Header.Get("Sec-Websocket-Version"); {
@@ -57,6 +54,16 @@ func checkUpgrade(r *http.Request) (string, *upgradeError) {
 		return "", &upgradeError{http.StatusUpgradeRequired, `unsupported "Sec-WebSocket-Version" (13 is)`}
 	}
 	return key, nil
+}
+
+// validKey reports whether a Sec-WebSocket-Key is the base64 of 16 bytes.
+func validKey(key string) bool {
+	if len(key) != base64.StdEncoding.EncodedLen(16) {
+		return false
+	}
+	var k [18]byte // 24 characters decode to at most 18 bytes
+	n, err := base64.StdEncoding.Decode(k[:], []byte(key))
+	return err == nil && n == 16
 }
 
 // appendAcceptKey appends Sec-WebSocket-Accept for a client's key to b.
@@ -80,9 +87,11 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, []byte, e
 		return nil, nil, uerr
 	}
 	var conn net.Conn
+	var raw syscall.RawConn
 	var early []byte
 	if d, ok := w.(*directResponse); ok {
 		conn, early = d.d.hijack() // Serve's connection: no bufio to drop
+		raw = d.d.io.rawConn()
 	} else {
 		c, rw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -99,12 +108,14 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (*wsConn, []byte, e
 	}
 	conn.SetDeadline(time.Time{}) // the HTTP server's deadlines no longer apply
 
-	c := &wsConn{conn: conn, rd: conn, eager: true}
-	switch sc := conn.(type) {
-	case *net.TCPConn:
-		c.raw, _ = sc.SyscallConn()
-	case *net.UnixConn:
-		c.raw, _ = sc.SyscallConn()
+	c := &wsConn{conn: conn, rd: conn, eager: true, raw: raw}
+	if raw == nil {
+		switch sc := conn.(type) {
+		case *net.TCPConn:
+			c.raw, _ = sc.SyscallConn()
+		case *net.UnixConn:
+			c.raw, _ = sc.SyscallConn()
+		}
 	}
 	if len(early) > 0 {
 		c.early = bytes.NewReader(early)

@@ -120,11 +120,12 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 		return min(time.Duration(attempts)*10*time.Millisecond, 50*time.Millisecond)
 	}
 	// rueidis PINGs each idle connection every Dialer.KeepAlive, 1 s by
-	// default: seven connections of an idle test node (one per namespace
-	// holds its subscriptions) made 7 commands a second at rest, most of Redis's idle CPU
-	// with three nodes (bench S4). A Redis that goes away is still noticed
-	// at once, its connections closing; one that goes silent (a network
-	// partition) within keepAlive + ConnWriteTimeout.
+	// default: the seven connections of an idle test node (one per
+	// namespace holds its subscriptions) made 7 commands a second at rest,
+	// most of Redis's idle CPU with three nodes (bench S4). A Redis that
+	// goes away is still noticed at once, its connections closing; one
+	// that goes silent (a network partition) within keepAlive +
+	// ConnWriteTimeout.
 	if opt.Dialer.KeepAlive == 0 {
 		opt.Dialer.KeepAlive = keepAlive
 	}
