@@ -14,13 +14,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +53,6 @@ var kindNames = [numKinds]string{"news", "echo", "ack"}
 type clientState struct {
 	cfg      *clientFlags
 	ctx      context.Context
-	httpc    *http.Client
 	targets  []wsTarget         // per server in urls
 	srcs     []syscall.Sockaddr // WebSocket source addresses (-src), round-robin
 	received [numKinds]atomic.Int64
@@ -201,13 +197,6 @@ type command struct {
 
 func newClientState(ctx context.Context, cfg *clientFlags) (*clientState, error) {
 	st := &clientState{cfg: cfg, ctx: ctx, conns: make([]sioConn, cfg.n), newsByNode: make([]hist, len(cfg.urls))}
-	tr := &http.Transport{
-		MaxIdleConns:        4 * cfg.n,
-		MaxIdleConnsPerHost: 4 * cfg.n,
-		IdleConnTimeout:     2 * time.Minute,
-		DisableCompression:  true,
-	}
-	st.httpc = &http.Client{Transport: tr, Timeout: 90 * time.Second}
 	for _, u := range cfg.urls {
 		tg, err := newWSTarget(u)
 		if err != nil {
@@ -637,46 +626,57 @@ func checkLoopbackURL(u string) error {
 type pollConn struct {
 	node   int
 	st     *clientState
-	url    string // base URL with sid
+	path   string // /socket.io/?...&sid=
 	ctx    context.Context
 	cancel context.CancelFunc
+	getMu  sync.Mutex // held by serve's GETs
+	get    *httpConn
 	mu     sync.Mutex // one POST at a time per session
+	post   *httpConn
 }
 
 // dialPolling makes a polling-only Socket.IO connection: GET the open
-// packet, POST "40", and poll until "40{...}".
+// packet, POST "40", and poll until "40{...}". GETs and POSTs each keep one
+// connection alive, as a browser's would.
 func dialPolling(st *clientState, node int) (sioConn, func(), error) {
 	ctx, cancel := context.WithCancel(st.ctx)
-	u := st.cfg.urls[node] + "/socket.io/?EIO=4&transport=polling"
-	body, err := httpDo(ctx, st.httpc, http.MethodGet, u, nil)
+	get, err := newHTTPConn(st.cfg.urls[node])
 	if err != nil {
 		cancel()
 		return nil, nil, err
+	}
+	post, _ := newHTTPConn(st.cfg.urls[node])
+	fail := func(err error) (sioConn, func(), error) {
+		cancel()
+		get.close()
+		post.close()
+		return nil, nil, err
+	}
+	path := "/socket.io/?EIO=4&transport=polling"
+	body, err := get.do(ctx, path, nil)
+	if err != nil {
+		return fail(err)
 	}
 	var open struct {
 		Sid string `json:"sid"`
 	}
 	if len(body) == 0 || body[0] != '0' || json.Unmarshal(body[1:], &open) != nil || open.Sid == "" {
-		cancel()
-		return nil, nil, fmt.Errorf("bad open packet %.60q", body)
+		return fail(fmt.Errorf("bad open packet %.60q", body))
 	}
-	pc := &pollConn{st: st, node: node, url: u + "&sid=" + open.Sid, ctx: ctx, cancel: cancel}
+	pc := &pollConn{st: st, node: node, path: path + "&sid=" + open.Sid, ctx: ctx, cancel: cancel, get: get, post: post}
 	if err := pc.send([]byte("40")); err != nil {
-		cancel()
-		return nil, nil, err
+		return fail(err)
 	}
 	for connected := false; !connected; {
-		body, err := httpDo(ctx, st.httpc, http.MethodGet, pc.url, nil)
+		body, err := get.do(ctx, pc.path, nil)
 		if err != nil {
-			cancel()
-			return nil, nil, err
+			return fail(err)
 		}
-		for _, p := range bytes.Split(body, []byte{0x1e}) {
+		for p := range bytes.SplitSeq(body, []byte{0x1e}) {
 			if bytes.HasPrefix(p, []byte("40")) {
 				connected = true
 			} else if bytes.HasPrefix(p, []byte("44")) {
-				cancel()
-				return nil, nil, fmt.Errorf("connect_error: %.60s", p)
+				return fail(fmt.Errorf("connect_error: %.60s", p))
 			} else {
 				st.handle(pc, node, p)
 			}
@@ -686,52 +686,41 @@ func dialPolling(st *clientState, node int) (sioConn, func(), error) {
 }
 
 func (pc *pollConn) serve() {
+	t := tally{}
+	pc.getMu.Lock()
+	defer pc.getMu.Unlock()
 	for pc.ctx.Err() == nil {
-		body, err := httpDo(pc.ctx, pc.st.httpc, http.MethodGet, pc.url, nil)
+		body, err := pc.get.do(pc.ctx, pc.path, nil)
 		if err != nil {
 			return
 		}
-		for _, p := range bytes.Split(body, []byte{0x1e}) {
+		t.w0, t.w1 = pc.st.winStart.Load(), pc.st.winEnd.Load()
+		t.setBase()
+		for p := range bytes.SplitSeq(body, []byte{0x1e}) {
 			if len(p) > 0 && p[0] == '1' {
 				return
 			}
-			pc.st.handle(pc, pc.node, p)
+			pc.st.handlePacket(pc, pc.node, p, &t)
 		}
+		pc.st.addTally(&t)
 	}
 }
 
 func (pc *pollConn) send(p []byte) error {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	_, err := httpDo(pc.ctx, pc.st.httpc, http.MethodPost, pc.url, p)
+	_, err := pc.post.do(pc.ctx, pc.path, p)
 	return err
 }
 
-func (pc *pollConn) close() { pc.cancel() }
-
-func httpDo(ctx context.Context, c *http.Client, method, u string, body []byte) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, errors.New("HTTP " + strconv.Itoa(resp.StatusCode) + ": " + strings.TrimSpace(string(b)))
-	}
-	return b, nil
+// close ends the session: cancelling its context interrupts a request in
+// flight, then both connections are closed.
+func (pc *pollConn) close() {
+	pc.cancel()
+	pc.getMu.Lock()
+	pc.get.close()
+	pc.getMu.Unlock()
+	pc.mu.Lock()
+	pc.post.close()
+	pc.mu.Unlock()
 }

@@ -69,7 +69,7 @@ type sizes struct {
 	s4PerNode           int
 	s4Low, s4High       float64
 	s5N                 int
-	s5Pub               float64
+	s5Rates             [3]float64 // broadcasts/s of S5's steps: low (one request per message), middle, saturating
 	s6Workers, s6Storm  int
 	s1N                 []int
 }
@@ -80,7 +80,7 @@ func sizesFor(o *options) sizes {
 			s2N: 2000, s2PerProc: 2000, s2RateA: 2, s2RateB: 50,
 			s3N: 200, s3Rates: []float64{1000, 5000, 10000},
 			s4PerNode: 200, s4Low: 5, s4High: 300,
-			s5N: 200, s5Pub: 10,
+			s5N: 200, s5Rates: [3]float64{10, 30, 100},
 			s6Workers: 16, s6Storm: 1000,
 			s1N: []int{1000}}
 	}
@@ -88,7 +88,7 @@ func sizesFor(o *options) sizes {
 		s2N: 10000, s2PerProc: 5000, s2RateA: 2, s2RateB: 50,
 		s3N: 1000, s3Rates: []float64{1000, 2500, 5000, 10000, 15000, 20000},
 		s4PerNode: 3000, s4Low: 2, s4High: 30,
-		s5N: 1000, s5Pub: 10,
+		s5N: 1000, s5Rates: [3]float64{10, 30, 100},
 		s6Workers: 32, s6Storm: 9000,
 		s1N: []int{10000, 19000}}
 }
@@ -861,25 +861,36 @@ func runS5(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		return nil, err
 	}
 	pids := []int{srv.p.pid}
-	c := command{PubRate: sz.s5Pub, EchoRate: float64(sz.s5N), DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}
+	// Every client posts 1 message/s (echoed back to it) while the publisher
+	// steps the broadcast rate. At the low step every broadcast finds every
+	// poll waiting: one HTTP request cycle per message. The top step
+	// saturates both servers; what queues while a poll is in flight leaves
+	// in one response (packets joined by \x1e).
+	c := command{PubRate: sz.s5Rates[0], EchoRate: float64(sz.s5N), DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}
 	if _, err := runPhase(ctx, kids, pids, c); err != nil {
 		return nil, err
 	}
-	c.DurMs = ms(sz.window)
-	profileNext(o, peer, srv, "s5")
-	pr, err := runPhase(ctx, kids, pids, c)
-	if err != nil {
-		return nil, err
+	m := metrics{}
+	for k, prefix := range []string{"s5", "s5mid", "s5sat"} {
+		c.PubRate, c.DurMs = sz.s5Rates[k], ms(sz.window)
+		if k != 1 {
+			profileNext(o, peer, srv, prefix)
+		}
+		pr, err := runPhase(ctx, kids, pids, c)
+		if err != nil {
+			return nil, err
+		}
+		// Messages = deliveries to clients (broadcasts and echoes) + client POSTs.
+		msgs := pr.recv["news"] + pr.recv["echo"] + pr.sentEcho + pr.sentPub
+		m[prefix+"_msgs_per_cpu_s"] = safeDiv(msgs, pr.cpuS)
+		m[prefix+"_rate"] = msgs / pr.wallS
+		m[prefix+"_cpu_us"] = safeDiv(pr.cpuS*1e6, msgs)
+		m[prefix+"_p99"] = pr.lat["news"].quantileMs(0.99)
+		m[prefix+"_loss"] = 1 - safeDiv(pr.inWin["news"], pr.sentPub*float64(sz.s5N))
+		m[prefix+"_server_cpu"] = safeDiv(pr.cpuS, pr.wallS)
+		m[prefix+"_drops"] = pr.drops
 	}
-	// Messages = deliveries to clients (broadcasts and echoes) + client POSTs.
-	msgs := pr.recv["news"] + pr.recv["echo"] + pr.sentEcho + pr.sentPub
-	return metrics{
-		"s5_msgs_per_cpu_s": safeDiv(msgs, pr.cpuS),
-		"s5_rate":           msgs / pr.wallS,
-		"s5_cpu_us":         safeDiv(pr.cpuS*1e6, msgs),
-		"s5_p99":            pr.lat["news"].quantileMs(0.99),
-		"s5_loss":           1 - safeDiv(pr.inWin["news"], pr.sentPub*float64(sz.s5N)),
-	}, nil
+	return m, nil
 }
 
 // ---- S6: connection rate and reconnect storm ----
