@@ -78,10 +78,10 @@ var metricDefs = []metricDef{
 	{"s5mid_msgs_per_cpu_s", "S5 long-polling, 30 broadcasts/s: messages per server CPU-second", "/s", true, false},
 	{"s5mid_rate", "S5 long-polling, 30 broadcasts/s: messages/s", "/s", true, false},
 	{"s5mid_p99", "S5 long-polling, 30 broadcasts/s: broadcast latency p99", "ms", false, false},
-	{"s5sat_msgs_per_cpu_s", "S5 long-polling, 100 broadcasts/s (saturated): messages per server CPU-second", "/s", true, true},
-	{"s5sat_rate", "S5 long-polling, 100 broadcasts/s (saturated): messages/s", "/s", true, false},
-	{"s5sat_p99", "S5 long-polling, 100 broadcasts/s (saturated): broadcast latency p99", "ms", false, false},
-	{"s5sat_server_cpu", "S5 long-polling, 100 broadcasts/s (saturated): server CPU (cores)", "", false, false},
+	{"s5sat_msgs_per_cpu_s", "S5 long-polling, top step, 100 broadcasts/s: messages per server CPU-second", "/s", true, true},
+	{"s5sat_rate", "S5 long-polling, top step, 100 broadcasts/s: messages/s", "/s", true, false},
+	{"s5sat_p99", "S5 long-polling, top step, 100 broadcasts/s: broadcast latency p99", "ms", false, false},
+	{"s5sat_server_cpu", "S5 long-polling, top step, 100 broadcasts/s: server CPU (cores)", "", false, false},
 	{"s6_hs_rate", "S6 handshakes/s (connect + CONNECT + close loop)", "/s", true, true},
 	{"s6_hs_cpu_us", "S6 server CPU per handshake", "µs", false, false},
 	{"s6_hs_p99", "S6 handshake p99", "ms", false, false},
@@ -293,7 +293,7 @@ func (r *report) goals(o *options) []goal {
 		gs = append(gs, goal{Goal: "S4 Redis hop ≤ 1 ms p50", Met: "not measured"})
 	}
 	ratioGoal("S5 ≥ 3× Node's polling messages per CPU-second (10 broadcasts/s: one request per message)", "s5_msgs_per_cpu_s", 3)
-	ratioGoal("S5 ≥ 3× Node's polling messages per CPU-second (saturated: what one core serves)", "s5sat_msgs_per_cpu_s", 3)
+	ratioGoal("S5 ≥ 3× Node's polling messages per CPU-second (top step, 100 broadcasts/s: both servers saturated at full size)", "s5sat_msgs_per_cpu_s", 3)
 	ratioGoal("S6 ≥ 4× Node's handshakes per second", "s6_hs_rate", 4)
 	n := sizesFor(o).s6Storm
 	if x, ok := r.row("s6_storm_s"); ok && !math.IsNaN(x.Herald.Median) {
