@@ -24,6 +24,7 @@ import (
 //
 // The factory returns once the subscriptions are active.
 func NewAdapter(clients *Clients, cfg Config) adapter.Factory {
+	hubs := newSubHubs(clients.Sub, cfg.logger().With("adapter", "redis"))
 	return func(nsp adapter.Namespace) (adapter.Adapter, error) {
 		a := &classic{
 			Memory: adapter.NewLocal(nsp, adapter.MemoryConfig{}),
@@ -40,7 +41,7 @@ func NewAdapter(clients *Clients, cfg Config) adapter.Factory {
 		a.responseChannel = clusterwire.ResponseChannel(a.key, a.name)
 		a.specificChannel = clusterwire.SpecificResponseChannel(a.key, a.name, a.uid)
 		a.probeRoom = "herald-probe-" + a.uid
-		if err := a.start(clients.Sub); err != nil {
+		if err := a.start(hubs); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -74,10 +75,10 @@ type classic struct {
 
 var _ adapter.Adapter = (*classic)(nil)
 
-func (a *classic) start(sub rueidis.Client) error {
+func (a *classic) start(hubs *subHubs) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.recv = newReceiver(sub, a.log, a.onMessage)
+	a.recv = newReceiver(hubs, a.onMessage)
 	probe := clusterwire.RoomChannel(a.key, a.name, a.probeRoom)
 	probeResp := []byte(`{"requestId":"` + a.probeRoom + `"}`)
 	a.recv.intercept = func(m rueidis.PubSubMessage) bool {

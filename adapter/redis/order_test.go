@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +160,71 @@ func orderViolations(got []int, sent int) (swapped, lost int) {
 		}
 	}
 	return swapped, lost
+}
+
+// TestOrderAcrossNamespaces: one sender's broadcasts alternating between
+// two namespaces reach another node in the order they were sent, as with
+// the Node.js adapters, whose namespaces share one subscriber connection
+// and one event loop.
+func TestOrderAcrossNamespaces(t *testing.T) {
+	r := testutil.StartRedis(t)
+	for _, c := range orderCases[:2] { // classic, sharded dynamic
+		t.Run(c.name, func(t *testing.T) {
+			cfg := redis.Config{Key: fmt.Sprintf("order%d", clusterSeq.Add(1)), SubscriptionMode: c.mode, RequestsTimeout: 3 * time.Second}
+			serverA, serverB := c.factory(dial(t, r.URL()), cfg), c.factory(dial(t, r.URL()), cfg)
+			names := []string{"/", "/other"}
+			var senders []adapter.Adapter
+			var mu sync.Mutex
+			var got []int
+			for _, name := range names {
+				nsA, nsB := adaptertest.NewNamespace(name, 0), adaptertest.NewNamespace(name, 1)
+				aA, err := nsA.Attach(serverA)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { aA.Close() })
+				aB, err := nsB.Attach(serverB)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { aB.Close() })
+				nsB.OnDeliver(func(d adaptertest.Delivery) {
+					if n, ok := seqOf(d.Packet); ok {
+						mu.Lock()
+						got = append(got, n)
+						mu.Unlock()
+					}
+				})
+				nsB.Connect("s"+name, "room")
+				if d, err := waitServerCount(aA, 2, 10*time.Second); err != nil {
+					t.Fatalf("%s: %v (after %v)", name, err, d)
+				}
+				senders = append(senders, aA)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			for seq := 1; seq <= orderMessages; seq++ {
+				a := senders[seq%2]
+				pkt, err := parser.NewEvent(names[seq%2], restartEvent, seq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := a.Broadcast(ctx, pkt, adapter.BroadcastOptions{Rooms: []string{"room"}}); err != nil {
+					t.Fatalf("message #%d: %v", seq, err)
+				}
+			}
+			received := func() []int {
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.Clone(got)
+			}
+			pollUntil(20*time.Second, func() bool { return len(received()) == orderMessages })
+			seqs := received()
+			swapped, lost := orderViolations(seqs, orderMessages)
+			t.Logf("%s: %d messages sent over 2 namespaces, %d received, %d out of order, %d lost", c.name, orderMessages, len(seqs), swapped, lost)
+			if swapped > 0 || lost > 0 {
+				t.Errorf("one sender's messages to two namespaces must arrive in order: %d out of order, %d lost", swapped, lost)
+			}
+		})
+	}
 }

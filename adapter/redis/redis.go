@@ -8,14 +8,17 @@
 //     compatible with @socket.io/redis-adapter 8.x createShardedAdapter.
 //
 // Both take two rueidis clients: one for commands (publishing, PUBSUB
-// NUMSUB) and one from which each adapter (one per namespace) takes its own
-// dedicated subscription connection per Redis node, so that a burst of
-// incoming messages never delays publishing. All of an adapter's
-// subscriptions on one node share that connection and are handled in the
-// order they arrive, so one sender's messages keep their order, whatever
-// channel or pattern they travel on, as with the Node.js adapters. Dial
-// creates both clients from a URL. Each works with a standalone Redis,
-// Sentinel or Cluster (the client decides).
+// NUMSUB) and one from which the adapters of one factory (one server, all
+// its namespaces, dynamic ones included) take one dedicated subscription
+// connection per Redis node, so that a burst of incoming messages never
+// delays publishing. Messages are handled in the order they arrive, by one
+// goroutine per factory, so one sender's messages keep their order,
+// whatever namespace, channel or pattern they travel on, as with the
+// Node.js adapters' shared subscriber client. Call NewAdapter or
+// NewShardedAdapter once per server: two servers sharing one factory would
+// be counted as one node by PUBSUB NUMSUB. Dial creates both clients from
+// a URL. Each works with a standalone Redis, Sentinel or Cluster (the
+// client decides).
 //
 // Failures: when Redis goes away, broadcasts still reach this node's own
 // sockets and Publish errors are returned; subscriptions are re-established
@@ -120,9 +123,9 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 		return min(time.Duration(attempts)*10*time.Millisecond, 50*time.Millisecond)
 	}
 	// rueidis PINGs each idle connection every Dialer.KeepAlive, 1 s by
-	// default: the seven connections of an idle test node (one per
-	// namespace holds its subscriptions) made 7 commands a second at rest,
-	// most of Redis's idle CPU with three nodes (bench S4). A Redis that
+	// default: an idle test node made 7 commands a second at rest (one
+	// per connection, when each namespace still held its own subscription
+	// connection), most of Redis's idle CPU with three nodes (bench S4). A Redis that
 	// goes away is still noticed at once, its connections closing; one
 	// that goes silent (a network partition) within keepAlive +
 	// ConnWriteTimeout.

@@ -100,3 +100,101 @@ func TestDialBadURL(t *testing.T) {
 		t.Fatal("Dial to a closed port succeeded")
 	}
 }
+
+// All the namespaces of one server share one subscription connection per
+// Redis node (as the Node.js adapters share their subscriber client), so
+// that many namespaces, dynamic ones included, do not each hold a Redis
+// connection. Two servers built with the same Clients still subscribe
+// apart: PUBSUB NUMSUB must count them as two nodes.
+func TestSharedSubscriptionConnection(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, kind := range []string{"classic", "sharded"} {
+		t.Run(kind, func(t *testing.T) {
+			c := dial(t, r.URL())
+			key := fmt.Sprintf("shared%d", clusterSeq.Add(1))
+			newFactory := func() adapter.Factory {
+				if kind == "sharded" {
+					return redis.NewShardedAdapter(c, redis.Config{Key: key})
+				}
+				return redis.NewAdapter(c, redis.Config{Key: key})
+			}
+			// Connections in subscription mode, from CLIENT LIST.
+			pubsubConns := func() int {
+				list, err := c.Pub.Do(ctx, c.Pub.B().ClientList().Build()).ToString()
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for line := range strings.Lines(list) {
+					for f := range strings.FieldsSeq(line) {
+						if flags, ok := strings.CutPrefix(f, "flags="); ok && strings.Contains(flags, "P") {
+							n++
+						}
+					}
+				}
+				return n
+			}
+			// Subscribers of a namespace's channel that every node has.
+			numsub := func(nsp string) int64 {
+				if kind == "sharded" {
+					ch := key + "#" + nsp + "#"
+					m, err := c.Pub.Do(ctx, c.Pub.B().PubsubShardnumsub().Channel(ch).Build()).AsIntMap()
+					if err != nil {
+						t.Fatal(err)
+					}
+					return m[ch]
+				}
+				ch := key + "-request#" + nsp + "#"
+				m, err := c.Pub.Do(ctx, c.Pub.B().PubsubNumsub().Channel(ch).Build()).AsIntMap()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m[ch]
+			}
+			base := pubsubConns()
+			server := newFactory()
+			var adapters []adapter.Adapter
+			for i := range 12 {
+				a, err := adaptertest.NewNamespace(fmt.Sprintf("/tenant-%d", i), 0).Attach(server)
+				if err != nil {
+					t.Fatal(err)
+				}
+				adapters = append(adapters, a)
+			}
+			if n := pubsubConns() - base; n != 1 {
+				t.Errorf("12 namespaces hold %d subscription connections, want 1", n)
+			}
+			other, err := adaptertest.NewNamespace("/tenant-0", 1).Attach(newFactory())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := pubsubConns() - base; n != 2 {
+				t.Errorf("two servers on the same Clients hold %d subscription connections, want 2", n)
+			}
+			if n := numsub("/tenant-0"); n != 2 {
+				t.Errorf("NUMSUB of /tenant-0 = %d with two servers, want 2", n)
+			}
+			// Closing namespaces unsubscribes theirs and nothing else.
+			for _, a := range adapters[1:] {
+				a.Close()
+			}
+			if n := numsub("/tenant-5"); n != 0 {
+				t.Errorf("NUMSUB of a closed namespace = %d, want 0", n)
+			}
+			if n := numsub("/tenant-0"); n != 2 {
+				t.Errorf("NUMSUB of /tenant-0 = %d after other namespaces closed, want 2", n)
+			}
+			adapters[0].Close()
+			other.Close()
+			deadline := time.Now().Add(5 * time.Second)
+			for pubsubConns() != base && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := pubsubConns() - base; n != 0 {
+				t.Errorf("%d subscription connections left after every adapter closed", n)
+			}
+		})
+	}
+}

@@ -29,6 +29,7 @@ import (
 // (every room, socket ids included). Unlike @socket.io/redis-emitter, the
 // emitter package can reach clusters that use this adapter.
 func NewShardedAdapter(clients *Clients, cfg Config) adapter.Factory {
+	hubs := newSubHubs(clients.Sub, cfg.logger().With("adapter", "redis-sharded"))
 	return func(nsp adapter.Namespace) (adapter.Adapter, error) {
 		mode := clusterwire.Dynamic
 		switch cfg.SubscriptionMode {
@@ -45,7 +46,6 @@ func NewShardedAdapter(clients *Clients, cfg Config) adapter.Factory {
 			nsp:    nsp,
 			name:   nsp.Name(),
 			pub:    clients.Pub,
-			sub:    clients.Sub,
 			cfg:    cfg,
 			key:    cfg.key(),
 			mode:   mode,
@@ -56,7 +56,7 @@ func NewShardedAdapter(clients *Clients, cfg Config) adapter.Factory {
 		}
 		a.mainChannel = clusterwire.BroadcastChannel(a.key, a.name)
 		a.ownChannel = clusterwire.ShardedResponseChannel(a.key, a.name, a.uid)
-		if err := a.start(); err != nil {
+		if err := a.start(hubs); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -67,14 +67,14 @@ func NewShardedAdapter(clients *Clients, cfg Config) adapter.Factory {
 // sharded is one namespace's sharded Redis adapter.
 type sharded struct {
 	*adapter.Memory
-	nsp      adapter.Namespace
-	name     string
-	pub, sub rueidis.Client
-	cfg      Config
-	key      string
-	mode     clusterwire.SubscriptionMode
-	uid      string
-	log      *slog.Logger
+	nsp  adapter.Namespace
+	name string
+	pub  rueidis.Client
+	cfg  Config
+	key  string
+	mode clusterwire.SubscriptionMode
+	uid  string
+	log  *slog.Logger
 
 	mainChannel, ownChannel string
 
@@ -91,9 +91,9 @@ type sharded struct {
 
 var _ adapter.Adapter = (*sharded)(nil)
 
-func (a *sharded) start() error {
+func (a *sharded) start(hubs *subHubs) error {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.recv = newReceiver(a.sub, a.log, a.onMessage)
+	a.recv = newReceiver(hubs, a.onMessage)
 	probeBytes, _ := clusterwire.EncodeClusterMessage(a.probe())
 	probeRespBytes, _ := clusterwire.EncodeClusterMessage(a.probeResponse())
 	a.recv.intercept = func(m rueidis.PubSubMessage) bool {

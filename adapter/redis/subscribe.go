@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -18,11 +19,13 @@ import (
 // to a subscriber connection in the order it processed them, whatever
 // channel or pattern each matched, and the Node.js adapters rely on it.
 // rueidis' Receive gives every subscription its own Go channel and
-// goroutine, which loses that order between subscriptions. So an adapter
-// keeps all its subscriptions on its own dedicated connection per Redis
+// goroutine, which loses that order between subscriptions. So Herald
+// keeps all subscriptions on one dedicated connection per Redis
 // node, whose pub/sub hook rueidis calls on the connection's reading
 // goroutine in arrival order, and re-establishes them itself when the
-// connection fails.
+// connection fails. That connection is shared by all the adapters of one
+// Sub client (subHub), and each message is routed to the adapters that
+// subscribed to its channel or pattern.
 
 // subKind is the command family of a subscription.
 type subKind uint8
@@ -78,16 +81,11 @@ const (
 // errClosed is returned by receiver methods after close.
 var errClosed = fmt.Errorf("redis: subscriptions closed: %w", adapter.ErrClosed)
 
-// receiver holds an adapter's subscriptions: one dedicated connection per
-// Redis node (one in all for a standalone Redis or Sentinel; in a Redis
-// Cluster, the node that owns a shard channel's slot, and one fixed node
-// for classic subscriptions, which are cluster-wide), and one handler
-// goroutine that gets every message of every connection through one FIFO.
-// A connection's messages thus reach the handler in the order Redis sent
-// them.
+// receiver holds one adapter's (one namespace's) subscriptions and its
+// message handler. The connections and the goroutine that calls the
+// handlers are the subHub's, shared by the adapters of one factory.
 type receiver struct {
-	client rueidis.Client
-	log    *slog.Logger
+	hubs   *subHubs
 	handle func(rueidis.PubSubMessage)
 	// intercept, if set, sees each message on the connection's goroutine
 	// first and may consume it (subscription probes): confirming a
@@ -95,91 +93,57 @@ type receiver struct {
 	// the one waiting for the confirmation.
 	intercept func(rueidis.PubSubMessage) bool
 
+	hub    *subHub // set by start
 	ctx    context.Context
 	cancel context.CancelFunc
-	inbox  chan rueidis.PubSubMessage
-	wg     sync.WaitGroup
+
+	// handling is held while handle runs (on the hub's goroutine), so
+	// that close can wait for a call in progress and stop later ones.
+	handling sync.Mutex
+	stopped  bool // guarded by handling
 
 	mu      sync.Mutex
 	closed  bool
 	ready   map[string]chan struct{} // probe name → closed once confirmed
 	readyOK map[string]bool
-	wanted  map[subKey]string    // subscription → address of the node carrying it
-	conns   map[string]*nodeConn // node address → its connection
 }
 
-// nodeConn is the dedicated subscription connection to one Redis node.
-type nodeConn struct {
-	addr string // "" outside a Redis Cluster: the client's only node
-	// mu is held while commands go out on dc, so that a reconnection's
-	// resubscriptions and a new subscription never miss each other.
-	mu sync.Mutex
-	dc rueidis.DedicatedClient // nil while (re)connecting
-	up chan struct{}           // closed once dc is set; replaced when it is lost
-}
-
-func newReceiver(client rueidis.Client, log *slog.Logger, handle func(rueidis.PubSubMessage)) *receiver {
+func newReceiver(hubs *subHubs, handle func(rueidis.PubSubMessage)) *receiver {
 	return &receiver{
-		client:  client,
-		log:     log,
+		hubs:    hubs,
 		handle:  handle,
-		inbox:   make(chan rueidis.PubSubMessage, 4096),
 		ready:   make(map[string]chan struct{}),
 		readyOK: make(map[string]bool),
-		wanted:  make(map[subKey]string),
-		conns:   make(map[string]*nodeConn),
 	}
 }
 
-// start runs the handler goroutine until ctx ends or close.
+// start joins the factory's hub; r's subscriptions are handled until ctx
+// ends or close.
 func (r *receiver) start(ctx context.Context) {
 	r.ctx, r.cancel = context.WithCancel(ctx)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			select {
-			case m := <-r.inbox:
-				r.handle(m)
-			case <-r.ctx.Done():
-				return
-			}
-		}
-	}()
+	r.hub = r.hubs.acquire()
 }
 
-// deliver is the connections' pub/sub hook, called in arrival order on a
-// connection's reading goroutine.
+// deliver is called by the hub in arrival order on a connection's reading
+// goroutine. A full hub queue holds that connection back, as a busy event
+// loop holds back a Node.js adapter's subscriber connection.
 func (r *receiver) deliver(m rueidis.PubSubMessage) {
 	if r.intercept != nil && r.intercept(m) {
 		return
 	}
 	select {
-	case r.inbox <- m:
+	case r.hub.queue <- hubMessage{r, m}:
 	case <-r.ctx.Done():
 	}
 }
 
-// cluster reports whether the client talks to a Redis Cluster.
-func (r *receiver) cluster() bool { return r.client.Mode() == rueidis.ClientModeCluster }
-
-// defaultNode is where a new subscription goes first: outside a Cluster
-// the only node; in a Cluster the same fixed node as classic publishes
-// (publishNode), and a shard channel then follows MOVED to its owner.
-func (r *receiver) defaultNode() string {
-	if !r.cluster() {
-		return ""
+// handleOne runs the handler on the hub's goroutine, unless r is closed.
+func (r *receiver) handleOne(m rueidis.PubSubMessage) {
+	r.handling.Lock()
+	defer r.handling.Unlock()
+	if !r.stopped && r.ctx.Err() == nil {
+		r.handle(m)
 	}
-	return firstNode(r.client.Nodes())
-}
-
-// nodeClient returns the client of one node, or nil if the Cluster no
-// longer lists it.
-func (r *receiver) nodeClient(addr string) rueidis.Client {
-	if !r.cluster() {
-		return r.client
-	}
-	return r.client.Nodes()[addr]
 }
 
 // add subscribes (idempotently) and reports whether the subscriptions are
@@ -187,261 +151,25 @@ func (r *receiver) nodeClient(addr string) rueidis.Client {
 // until ctx ends; the connection's loop subscribes them anyway once
 // connected. An error is also a "not yet".
 func (r *receiver) add(ctx context.Context, keys ...subKey) (live bool, err error) {
-	live = true
-	for _, k := range keys {
-		l, e := r.place(ctx, k, "")
-		live = live && l
-		err = errors.Join(err, e)
+	r.mu.Lock()
+	closed := r.closed || r.hub == nil
+	r.mu.Unlock()
+	if closed {
+		return false, errClosed
 	}
-	return live, err
-}
-
-// place records that k is carried by the connection to addr ("" = where
-// it is now, or the default node) and subscribes it there, following
-// MOVED replies to the owner of a shard channel's slot.
-func (r *receiver) place(ctx context.Context, k subKey, addr string) (bool, error) {
-	for range 5 { // a redirection or two at most; more means a topology in flux
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			return false, errClosed
-		}
-		if addr == "" {
-			if cur, ok := r.wanted[k]; ok {
-				addr = cur
-			} else {
-				addr = r.defaultNode()
-			}
-		}
-		r.wanted[k] = addr
-		nc := r.connLocked(addr)
-		r.mu.Unlock()
-
-		nc.mu.Lock()
-		dc, up := nc.dc, nc.up
-		var err error
-		if dc != nil {
-			err = dc.Do(ctx, k.subscribe(dc.B())).Error()
-		}
-		nc.mu.Unlock()
-		if dc == nil {
-			select {
-			case <-up:
-				continue // connected: subscribe (again: harmless) to be sure
-			case <-ctx.Done():
-				return false, nil
-			}
-		}
-		if err == nil {
-			return true, nil
-		}
-		moved, ok := movedTo(err)
-		if !ok {
-			return false, err
-		}
-		addr = moved
-	}
-	return false, fmt.Errorf("redis: subscription %q keeps being redirected", k.name)
-}
-
-// connLocked returns the connection to addr, starting it if needed.
-// r.mu is held.
-func (r *receiver) connLocked(addr string) *nodeConn {
-	nc := r.conns[addr]
-	if nc == nil {
-		nc = &nodeConn{addr: addr, up: make(chan struct{})}
-		r.conns[addr] = nc
-		r.wg.Add(1)
-		go r.run(nc)
-	}
-	return nc
+	return r.hub.add(ctx, r, keys...)
 }
 
 // remove unsubscribes; a subscription not live is just forgotten.
 func (r *receiver) remove(ctx context.Context, keys ...subKey) {
-	for _, k := range keys {
-		r.mu.Lock()
-		addr, ok := r.wanted[k]
-		delete(r.wanted, k)
-		nc := r.conns[addr]
-		r.mu.Unlock()
-		if !ok || nc == nil {
-			continue
-		}
-		nc.mu.Lock()
-		if nc.dc != nil {
-			nc.dc.Do(ctx, k.unsubscribe(nc.dc.B()))
-		}
-		nc.mu.Unlock()
+	if r.hub != nil {
+		r.hub.remove(ctx, r, keys...)
 	}
 }
 
-// run keeps one node's connection up until close: connect, resubscribe
-// everything it carries, wait until it fails, again after a short backoff.
-func (r *receiver) run(nc *nodeConn) {
-	defer r.wg.Done()
-	backoff := resubscribeMin
-	missing := 0
-	for r.ctx.Err() == nil {
-		client := r.nodeClient(nc.addr)
-		if client == nil {
-			// The Cluster no longer lists this node: after a few looks,
-			// hand its subscriptions to the nodes that own them now.
-			if missing++; missing >= nodeGoneChecks {
-				r.abandon(nc)
-				return
-			}
-			r.sleep(topologyCheck)
-			continue
-		}
-		missing = 0
-		started := time.Now()
-		dc, release := client.Dedicate()
-		errs := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: r.deliver})
-		moved, err := r.resubscribe(nc, dc)
-		for k, addr := range moved {
-			r.wg.Add(1)
-			go r.replace(k, addr)
-		}
-		if err == nil {
-			err = r.watch(nc, errs)
-		}
-		nc.mu.Lock()
-		if nc.dc != nil {
-			nc.dc = nil
-			nc.up = make(chan struct{})
-		}
-		nc.mu.Unlock()
-		dc.Close()
-		release()
-		if r.ctx.Err() != nil {
-			return
-		}
-		if time.Since(started) > 5*time.Second {
-			backoff = resubscribeMin
-		}
-		r.log.Warn("redis: subscription connection lost, resubscribing", "node", nc.addr, "err", err, "retry_in", backoff)
-		r.sleep(backoff)
-		backoff = min(backoff*2, resubscribeMax)
-	}
-}
-
-// replace moves a subscription that got MOVED during a resubscription.
-// The caller has added it to r.wg.
-func (r *receiver) replace(k subKey, addr string) {
-	defer r.wg.Done()
-	r.mu.Lock()
-	_, still := r.wanted[k]
-	r.mu.Unlock()
-	if !still {
-		return
-	}
-	if _, err := r.place(r.ctx, k, addr); err != nil && r.ctx.Err() == nil {
-		r.log.Warn("redis: cannot move a subscription", "subscription", k.name, "to", addr, "err", err)
-	}
-}
-
-// resubscribe subscribes everything nc carries on a fresh connection and
-// makes it nc's. Shard channels whose slot moved are returned with their
-// new owner.
-func (r *receiver) resubscribe(nc *nodeConn, dc rueidis.DedicatedClient) (map[subKey]string, error) {
-	nc.mu.Lock()
-	defer nc.mu.Unlock()
-	r.mu.Lock()
-	var keys []subKey
-	for k, addr := range r.wanted {
-		if addr == nc.addr {
-			keys = append(keys, k)
-		}
-	}
-	r.mu.Unlock()
-	var moved map[subKey]string
-	if len(keys) > 0 {
-		cmds := make(rueidis.Commands, len(keys))
-		for i, k := range keys {
-			cmds[i] = k.subscribe(dc.B())
-		}
-		for i, res := range dc.DoMulti(r.ctx, cmds...) {
-			err := res.Error()
-			if err == nil {
-				continue
-			}
-			addr, ok := movedTo(err)
-			if !ok {
-				return moved, err
-			}
-			if moved == nil {
-				moved = make(map[subKey]string)
-			}
-			moved[keys[i]] = addr
-		}
-	}
-	nc.dc = dc
-	close(nc.up)
-	return moved, nil
-}
-
-// watch waits until the connection fails, close, or the node stops being
-// the one to use (a Sentinel promoted another; a Cluster dropped it).
-func (r *receiver) watch(nc *nodeConn, errs <-chan error) error {
-	node := firstNode(r.client.Nodes())
-	tick := time.NewTicker(topologyCheck)
-	defer tick.Stop()
-	for {
-		select {
-		case err, ok := <-errs:
-			if !ok || err == nil {
-				err = errors.New("connection closed")
-			}
-			return err
-		case <-r.ctx.Done():
-			return r.ctx.Err()
-		case <-tick.C:
-			nodes := r.client.Nodes()
-			if r.cluster() {
-				if _, ok := nodes[nc.addr]; !ok {
-					return fmt.Errorf("node %s left the cluster", nc.addr)
-				}
-			} else if now := firstNode(nodes); now != node {
-				return fmt.Errorf("primary moved from %s to %s", node, now)
-			}
-		}
-	}
-}
-
-// abandon forgets a node the Cluster dropped and places its subscriptions
-// anew (r.wg accounts for the caller, the node's loop).
-func (r *receiver) abandon(nc *nodeConn) {
-	r.mu.Lock()
-	var keys []subKey
-	for k, addr := range r.wanted {
-		if addr == nc.addr {
-			keys = append(keys, k)
-			delete(r.wanted, k)
-		}
-	}
-	if r.conns[nc.addr] == nc {
-		delete(r.conns, nc.addr)
-	}
-	r.mu.Unlock()
-	for _, k := range keys {
-		if _, err := r.place(r.ctx, k, ""); err != nil && r.ctx.Err() == nil {
-			r.log.Warn("redis: cannot move a subscription", "subscription", k.name, "err", err)
-		}
-	}
-}
-
-func (r *receiver) sleep(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.ctx.Done():
-	}
-}
-
-// close unsubscribes everything (so server counts drop at once), closes
-// the connections and waits for every goroutine.
+// close drops every subscription of r (unsubscribing those no other
+// adapter wants, so server counts drop at once), waits for a handler call
+// in progress and leaves the hub. It must not be called from a handler.
 func (r *receiver) close(ctx context.Context) {
 	r.mu.Lock()
 	if r.closed || r.cancel == nil {
@@ -450,26 +178,13 @@ func (r *receiver) close(ctx context.Context) {
 		return
 	}
 	r.closed = true
-	byConn := make(map[*nodeConn][]subKey)
-	for k, addr := range r.wanted {
-		if nc := r.conns[addr]; nc != nil {
-			byConn[nc] = append(byConn[nc], k)
-		}
-	}
 	r.mu.Unlock()
-	for nc, keys := range byConn {
-		nc.mu.Lock()
-		if nc.dc != nil {
-			cmds := make(rueidis.Commands, len(keys))
-			for i, k := range keys {
-				cmds[i] = k.unsubscribe(nc.dc.B())
-			}
-			nc.dc.DoMulti(ctx, cmds...)
-		}
-		nc.mu.Unlock()
-	}
+	r.hub.removeOwner(ctx, r)
 	r.cancel()
-	r.wg.Wait()
+	r.handling.Lock()
+	r.stopped = true
+	r.handling.Unlock()
+	r.hubs.release(r.hub)
 }
 
 // expect (re)arms the probe name: waitReady(name) then waits for a new
@@ -508,6 +223,480 @@ func (r *receiver) waitReady(ctx context.Context, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// subHub holds the subscription connections of one adapter factory (one
+// server), shared by all its adapters (namespaces): one dedicated connection per
+// Redis node (one in all for a standalone Redis or Sentinel; in a Redis
+// Cluster, the node that owns a shard channel's slot, and one fixed node
+// for classic subscriptions, which are cluster-wide). A process with many
+// namespaces, dynamic ones included, thus holds a few Redis connections,
+// not one per namespace, as with the Node.js adapters' shared subscriber
+// client. Each message goes to the receivers that subscribed to its
+// channel or pattern, through one queue and one goroutine: one sender's
+// messages are handled in the order Redis sent them even across
+// namespaces, as on Node.js's event loop.
+type subHub struct {
+	client rueidis.Client
+	log    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	queue  chan hubMessage
+
+	// mu guards the maps. deliver only reads them (RLock), and never holds
+	// it while handing a message to a receiver.
+	mu     sync.RWMutex
+	wanted map[subKey]*subState   // subscription → where, and who wants it
+	byName map[string][]*receiver // channel or pattern → receivers (all kinds)
+	conns  map[string]*nodeConn   // node address → its connection
+}
+
+// hubMessage is a message for one receiver.
+type hubMessage struct {
+	r *receiver
+	m rueidis.PubSubMessage
+}
+
+// handleLoop calls the receivers' handlers in arrival order until the hub
+// closes.
+func (h *subHub) handleLoop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case x := <-h.queue:
+			x.r.handleOne(x.m)
+		case <-h.ctx.Done():
+			return
+		}
+	}
+}
+
+// subState is one subscription of a hub.
+type subState struct {
+	addr   string // node carrying it
+	owners []*receiver
+}
+
+// nodeConn is the dedicated subscription connection to one Redis node.
+type nodeConn struct {
+	addr string // "" outside a Redis Cluster: the client's only node
+	// mu is held while commands go out on dc, so that a reconnection's
+	// resubscriptions and a new subscription never miss each other.
+	mu sync.Mutex
+	dc rueidis.DedicatedClient // nil while (re)connecting
+	up chan struct{}           // closed once dc is set; replaced when it is lost
+}
+
+// subHubs hands out the subHub of one adapter factory (one server): the
+// first adapter to start opens it, the last to close closes it. A hub per
+// factory, not per Sub client, keeps two servers that share Clients
+// (tests, several apps in a process) counted as two nodes by PUBSUB
+// NUMSUB, which cluster requests rely on.
+type subHubs struct {
+	client rueidis.Client
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	hub  *subHub
+	refs int
+}
+
+func newSubHubs(client rueidis.Client, log *slog.Logger) *subHubs {
+	return &subHubs{client: client, log: log}
+}
+
+func (s *subHubs) acquire() *subHub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hub == nil {
+		h := &subHub{
+			client: s.client,
+			log:    s.log,
+			wanted: make(map[subKey]*subState),
+			byName: make(map[string][]*receiver),
+			conns:  make(map[string]*nodeConn),
+			queue:  make(chan hubMessage, 4096),
+		}
+		h.ctx, h.cancel = context.WithCancel(context.Background())
+		h.wg.Add(1)
+		go h.handleLoop()
+		s.hub = h
+	}
+	s.refs++
+	return s.hub
+}
+
+// release undoes an acquire; the last one closes the hub's connections
+// and waits for its goroutines.
+func (s *subHubs) release(h *subHub) {
+	s.mu.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last {
+		s.hub = nil
+	}
+	s.mu.Unlock()
+	if last {
+		h.cancel()
+		h.wg.Wait()
+	}
+}
+
+// deliver is the connections' pub/sub hook, called in arrival order on a
+// connection's reading goroutine.
+func (h *subHub) deliver(m rueidis.PubSubMessage) {
+	name := m.Channel
+	if m.Pattern != "" {
+		name = m.Pattern
+	}
+	var buf [4]*receiver
+	h.mu.RLock()
+	to := append(buf[:0], h.byName[name]...)
+	h.mu.RUnlock()
+	for _, r := range to {
+		r.deliver(m)
+	}
+}
+
+// cluster reports whether the client talks to a Redis Cluster.
+func (h *subHub) cluster() bool { return h.client.Mode() == rueidis.ClientModeCluster }
+
+// defaultNode is where a new subscription goes first: outside a Cluster
+// the only node; in a Cluster the same fixed node as classic publishes
+// (publishNode), and a shard channel then follows MOVED to its owner.
+func (h *subHub) defaultNode() string {
+	if !h.cluster() {
+		return ""
+	}
+	return firstNode(h.client.Nodes())
+}
+
+// nodeClient returns the client of one node, or nil if the Cluster no
+// longer lists it.
+func (h *subHub) nodeClient(addr string) rueidis.Client {
+	if !h.cluster() {
+		return h.client
+	}
+	return h.client.Nodes()[addr]
+}
+
+// add records r as an owner of keys and subscribes them; see receiver.add.
+func (h *subHub) add(ctx context.Context, r *receiver, keys ...subKey) (live bool, err error) {
+	live = true
+	for _, k := range keys {
+		h.mu.Lock()
+		st := h.wanted[k]
+		if st == nil {
+			st = &subState{addr: h.defaultNode()}
+			h.wanted[k] = st
+		}
+		if !slices.Contains(st.owners, r) {
+			st.owners = append(st.owners, r)
+			h.byName[k.name] = append(h.byName[k.name], r)
+		}
+		h.mu.Unlock()
+		l, e := h.place(ctx, k, "")
+		live = live && l
+		err = errors.Join(err, e)
+	}
+	return live, err
+}
+
+// place subscribes k on the connection to addr ("" = where it is now) and
+// records it there, following MOVED replies to the owner of a shard
+// channel's slot. A k no longer wanted is left alone.
+func (h *subHub) place(ctx context.Context, k subKey, addr string) (bool, error) {
+	for range 5 { // a redirection or two at most; more means a topology in flux
+		h.mu.Lock()
+		st := h.wanted[k]
+		if st == nil || h.ctx.Err() != nil {
+			h.mu.Unlock()
+			return false, errClosed
+		}
+		if addr == "" {
+			addr = st.addr
+		}
+		st.addr = addr
+		nc := h.connLocked(addr)
+		h.mu.Unlock()
+
+		nc.mu.Lock()
+		dc, up := nc.dc, nc.up
+		var err error
+		if dc != nil {
+			err = dc.Do(ctx, k.subscribe(dc.B())).Error()
+		}
+		nc.mu.Unlock()
+		if dc == nil {
+			select {
+			case <-up:
+				continue // connected: subscribe (again: harmless) to be sure
+			case <-ctx.Done():
+				return false, nil
+			}
+		}
+		if err == nil {
+			return true, nil
+		}
+		moved, ok := movedTo(err)
+		if !ok {
+			return false, err
+		}
+		addr = moved
+	}
+	return false, fmt.Errorf("redis: subscription %q keeps being redirected", k.name)
+}
+
+// connLocked returns the connection to addr, starting it if needed.
+// h.mu is held.
+func (h *subHub) connLocked(addr string) *nodeConn {
+	nc := h.conns[addr]
+	if nc == nil {
+		nc = &nodeConn{addr: addr, up: make(chan struct{})}
+		h.conns[addr] = nc
+		h.wg.Add(1)
+		go h.run(nc)
+	}
+	return nc
+}
+
+// dropOwnerLocked removes r from k's owners and reports whether k is now
+// wanted by nobody (and forgotten). h.mu is held.
+func (h *subHub) dropOwnerLocked(k subKey, r *receiver) (st *subState, unused bool) {
+	st = h.wanted[k]
+	if st == nil {
+		return nil, false
+	}
+	if i := slices.Index(st.owners, r); i >= 0 {
+		st.owners = slices.Delete(st.owners, i, i+1)
+		names := h.byName[k.name]
+		if j := slices.Index(names, r); j >= 0 {
+			names = slices.Delete(names, j, j+1)
+		}
+		if len(names) == 0 {
+			delete(h.byName, k.name)
+		} else {
+			h.byName[k.name] = names
+		}
+	}
+	if len(st.owners) > 0 {
+		return st, false
+	}
+	delete(h.wanted, k)
+	return st, true
+}
+
+// remove drops r from keys' owners and unsubscribes those nobody wants.
+func (h *subHub) remove(ctx context.Context, r *receiver, keys ...subKey) {
+	for _, k := range keys {
+		h.mu.Lock()
+		st, unused := h.dropOwnerLocked(k, r)
+		var nc *nodeConn
+		if unused {
+			nc = h.conns[st.addr]
+		}
+		h.mu.Unlock()
+		if nc == nil {
+			continue
+		}
+		nc.mu.Lock()
+		if nc.dc != nil {
+			nc.dc.Do(ctx, k.unsubscribe(nc.dc.B()))
+		}
+		nc.mu.Unlock()
+	}
+}
+
+// removeOwner drops every subscription of r, unsubscribing in one round
+// trip per connection those nobody else wants.
+func (h *subHub) removeOwner(ctx context.Context, r *receiver) {
+	h.mu.Lock()
+	byConn := make(map[*nodeConn][]subKey)
+	for k, st := range h.wanted {
+		if !slices.Contains(st.owners, r) {
+			continue
+		}
+		if _, unused := h.dropOwnerLocked(k, r); unused {
+			if nc := h.conns[st.addr]; nc != nil {
+				byConn[nc] = append(byConn[nc], k)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for nc, keys := range byConn {
+		nc.mu.Lock()
+		if nc.dc != nil {
+			cmds := make(rueidis.Commands, len(keys))
+			for i, k := range keys {
+				cmds[i] = k.unsubscribe(nc.dc.B())
+			}
+			nc.dc.DoMulti(ctx, cmds...)
+		}
+		nc.mu.Unlock()
+	}
+}
+
+// run keeps one node's connection up until the hub closes: connect,
+// resubscribe everything it carries, wait until it fails, again after a
+// short backoff.
+func (h *subHub) run(nc *nodeConn) {
+	defer h.wg.Done()
+	backoff := resubscribeMin
+	missing := 0
+	for h.ctx.Err() == nil {
+		client := h.nodeClient(nc.addr)
+		if client == nil {
+			// The Cluster no longer lists this node: after a few looks,
+			// hand its subscriptions to the nodes that own them now.
+			if missing++; missing >= nodeGoneChecks {
+				h.abandon(nc)
+				return
+			}
+			h.sleep(topologyCheck)
+			continue
+		}
+		missing = 0
+		started := time.Now()
+		dc, release := client.Dedicate()
+		errs := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.deliver})
+		moved, err := h.resubscribe(nc, dc)
+		for k, addr := range moved {
+			h.wg.Add(1)
+			go h.replace(k, addr)
+		}
+		if err == nil {
+			err = h.watch(nc, errs)
+		}
+		nc.mu.Lock()
+		if nc.dc != nil {
+			nc.dc = nil
+			nc.up = make(chan struct{})
+		}
+		nc.mu.Unlock()
+		dc.Close()
+		release()
+		if h.ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > 5*time.Second {
+			backoff = resubscribeMin
+		}
+		h.log.Warn("redis: subscription connection lost, resubscribing", "node", nc.addr, "err", err, "retry_in", backoff)
+		h.sleep(backoff)
+		backoff = min(backoff*2, resubscribeMax)
+	}
+}
+
+// replace moves a subscription that got MOVED during a resubscription.
+// The caller has added it to h.wg.
+func (h *subHub) replace(k subKey, addr string) {
+	defer h.wg.Done()
+	if _, err := h.place(h.ctx, k, addr); err != nil && err != errClosed && h.ctx.Err() == nil {
+		h.log.Warn("redis: cannot move a subscription", "subscription", k.name, "to", addr, "err", err)
+	}
+}
+
+// resubscribe subscribes everything nc carries on a fresh connection and
+// makes it nc's. Shard channels whose slot moved are returned with their
+// new owner.
+func (h *subHub) resubscribe(nc *nodeConn, dc rueidis.DedicatedClient) (map[subKey]string, error) {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	h.mu.RLock()
+	var keys []subKey
+	for k, st := range h.wanted {
+		if st.addr == nc.addr {
+			keys = append(keys, k)
+		}
+	}
+	h.mu.RUnlock()
+	var moved map[subKey]string
+	if len(keys) > 0 {
+		cmds := make(rueidis.Commands, len(keys))
+		for i, k := range keys {
+			cmds[i] = k.subscribe(dc.B())
+		}
+		for i, res := range dc.DoMulti(h.ctx, cmds...) {
+			err := res.Error()
+			if err == nil {
+				continue
+			}
+			addr, ok := movedTo(err)
+			if !ok {
+				return moved, err
+			}
+			if moved == nil {
+				moved = make(map[subKey]string)
+			}
+			moved[keys[i]] = addr
+		}
+	}
+	nc.dc = dc
+	close(nc.up)
+	return moved, nil
+}
+
+// watch waits until the connection fails, the hub closes, or the node
+// stops being the one to use (a Sentinel promoted another; a Cluster
+// dropped it).
+func (h *subHub) watch(nc *nodeConn, errs <-chan error) error {
+	node := firstNode(h.client.Nodes())
+	tick := time.NewTicker(topologyCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case err, ok := <-errs:
+			if !ok || err == nil {
+				err = errors.New("connection closed")
+			}
+			return err
+		case <-h.ctx.Done():
+			return h.ctx.Err()
+		case <-tick.C:
+			nodes := h.client.Nodes()
+			if h.cluster() {
+				if _, ok := nodes[nc.addr]; !ok {
+					return fmt.Errorf("node %s left the cluster", nc.addr)
+				}
+			} else if now := firstNode(nodes); now != node {
+				return fmt.Errorf("primary moved from %s to %s", node, now)
+			}
+		}
+	}
+}
+
+// abandon forgets a node the Cluster dropped and places its subscriptions
+// anew (h.wg accounts for the caller, the node's loop).
+func (h *subHub) abandon(nc *nodeConn) {
+	h.mu.Lock()
+	var keys []subKey
+	node := h.defaultNode()
+	for k, st := range h.wanted {
+		if st.addr == nc.addr {
+			keys = append(keys, k)
+			st.addr = node
+		}
+	}
+	if h.conns[nc.addr] == nc {
+		delete(h.conns, nc.addr)
+	}
+	h.mu.Unlock()
+	for _, k := range keys {
+		if _, err := h.place(h.ctx, k, ""); err != nil && err != errClosed && h.ctx.Err() == nil {
+			h.log.Warn("redis: cannot move a subscription", "subscription", k.name, "err", err)
+		}
+	}
+}
+
+func (h *subHub) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-h.ctx.Done():
+	}
 }
 
 // movedTo returns the node a MOVED reply points to.
