@@ -864,8 +864,11 @@ func runS5(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 	// Every client posts 1 message/s (echoed back to it) while the publisher
 	// steps the broadcast rate. At the low step every broadcast finds every
 	// poll waiting: one HTTP request cycle per message. The top step
-	// saturates both servers; what queues while a poll is in flight leaves
-	// in one response (packets joined by \x1e).
+	// saturates both servers at full size: what one core serves. Packets
+	// queued while a poll is in flight leave in one response (joined by
+	// \x1e), but at saturation the broadcasts wait too (the publisher's
+	// POST takes its turn among the polls), so responses still carry
+	// about one message each (docs/performance-work.md §9).
 	c := command{PubRate: sz.s5Rates[0], EchoRate: float64(sz.s5N), DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}
 	if _, err := runPhase(ctx, kids, pids, c); err != nil {
 		return nil, err
