@@ -76,8 +76,10 @@ func (h *httpConn) roundTrip(ctx context.Context, path string, body []byte) ([]b
 		h.conn.SetDeadline(time.Time{})
 		h.timed = false
 	}
-	// Closing the connection is how ctx interrupts a blocked read.
-	stop := context.AfterFunc(ctx, func() { h.conn.SetDeadline(time.Unix(1, 0)) })
+	// A deadline in the past is how ctx interrupts a blocked read or write
+	// (c, not h.conn, which drop may clear before stop runs).
+	c := h.conn
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	r := h.req[:0]
 	if body == nil {
