@@ -123,12 +123,12 @@ func Dial(ctx context.Context, url string) (*Clients, error) {
 		return min(time.Duration(attempts)*10*time.Millisecond, 50*time.Millisecond)
 	}
 	// rueidis PINGs each idle connection every Dialer.KeepAlive, 1 s by
-	// default: an idle test node made 7 commands a second at rest (one
-	// per connection, when each namespace still held its own subscription
-	// connection), most of Redis's idle CPU with three nodes (bench S4). A Redis that
-	// goes away is still noticed at once, its connections closing; one
-	// that goes silent (a network partition) within keepAlive +
-	// ConnWriteTimeout.
+	// default: an idle test node made 7 commands a second at rest (one per
+	// connection, when each namespace still held its own subscription
+	// connection), most of Redis's idle CPU with three nodes (bench S4). A
+	// Redis that goes away is still noticed at once, its connections
+	// closing; one that goes silent (a network partition) within keepAlive
+	// + ConnWriteTimeout.
 	if opt.Dialer.KeepAlive == 0 {
 		opt.Dialer.KeepAlive = keepAlive
 	}
