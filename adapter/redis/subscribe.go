@@ -98,9 +98,8 @@ type receiver struct {
 	cancel context.CancelFunc
 
 	// handling is held while handle runs (on the hub's goroutine), so
-	// that close can wait for a call in progress and stop later ones.
+	// that close can wait for a call in progress; later ones see ctx done.
 	handling sync.Mutex
-	stopped  bool // guarded by handling
 
 	mu      sync.Mutex
 	closed  bool
@@ -141,7 +140,7 @@ func (r *receiver) deliver(m rueidis.PubSubMessage) {
 func (r *receiver) handleOne(m rueidis.PubSubMessage) {
 	r.handling.Lock()
 	defer r.handling.Unlock()
-	if !r.stopped && r.ctx.Err() == nil {
+	if r.ctx.Err() == nil {
 		r.handle(m)
 	}
 }
@@ -181,8 +180,7 @@ func (r *receiver) close(ctx context.Context) {
 	r.mu.Unlock()
 	r.hub.removeOwner(ctx, r)
 	r.cancel()
-	r.handling.Lock()
-	r.stopped = true
+	r.handling.Lock() // a handler call in progress ends; none starts after cancel
 	r.handling.Unlock()
 	r.hubs.release(r.hub)
 }
