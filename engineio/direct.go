@@ -256,6 +256,19 @@ type directConn struct {
 	body   directBody
 	out    []byte // the response being written
 
+	// A long poll answered off this goroutine (Session.answerPoll). While
+	// the session's pollConn is this connection, answerable, pipelined and
+	// answered are guarded by the session's mu; answer is held while the
+	// answer is written, and resp, out and unsent belong to the writer
+	// until it lets go of answer.
+	answerable bool       // the request is on a plain, kept-alive connection
+	pipelined  bool       // bytes of a next request came while waiting
+	answered   bool       // answerPoll took the poll
+	sent       bool       // awaitPoll found the poll answered: finish writes no response
+	answerEnd  bool       // after the answer the connection is done (idle, gone, shut down)
+	answer     sync.Mutex // held by answerPoll while it writes
+	unsent     []byte     // what the socket did not take of the answer
+
 	io directIO // socket calls without the file layer (direct_linux.go)
 }
 
@@ -292,6 +305,7 @@ func (d *directConn) serve() {
 			return
 		}
 		d.r = end
+		d.answerable = !closeAfter && d.io.rawConn() != nil
 		d.serveRequest(req)
 		if d.resp.hijacked {
 			keep = true
@@ -322,6 +336,16 @@ func (d *directConn) readHead() (end int, ok bool) {
 	// first request, a kept-alive one IdleTimeout until its next request
 	// starts, and ReadHeaderTimeout from then on. The deadline is always
 	// set, so none is left over from the previous request.
+	if d.sent && d.r < d.w {
+		// After an answered long poll the client's next request is
+		// usually here already (awaitPoll read it), and no deadline is
+		// set: none is needed to parse it.
+		if i := bytes.Index(d.buf[d.r:d.w], crlfcrlf); i >= 0 {
+			d.sent = false
+			return d.r + i + 4, true
+		}
+	}
+	d.sent = false
 	wait := ds.idleTimeout()
 	if !d.served {
 		d.served = true
@@ -487,6 +511,17 @@ func (d *directConn) serveRequest(req *http.Request) {
 // returns false when the connection cannot serve another request, after
 // closing it gracefully.
 func (d *directConn) finish(req *http.Request, closeAfter bool) bool {
+	if d.sent {
+		// answerPoll wrote the response of this long poll (a GET: no body
+		// to skip, and a kept-alive request), or all but d.unsent of it.
+		ok := len(d.unsent) == 0 || d.write(d.unsent)
+		end := d.answerEnd
+		d.answerEnd, d.unsent = false, nil // d.sent stays for readHead
+		if cap(d.out) > 64<<10 {
+			d.out = nil
+		}
+		return ok && !end && !d.ds.closing.Load()
+	}
 	w := &d.resp
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -570,44 +605,78 @@ func (d *directConn) hijack() (net.Conn, []byte) {
 	return d.conn, early
 }
 
+// pollEnd is how a long poll's wait ended.
+type pollEnd uint8
+
+const (
+	pollWoken    pollEnd = iota // the GET's goroutine answers
+	pollAnswered                // answerPoll answered
+	pollGone                    // the client went away, or Serve is shutting down
+)
+
 // awaitPoll blocks a long poll until wake is closed (the session has
 // something to send: wakePollLocked sets a read deadline in the past to
-// end the Read below) or the client goes away. Reading the connection is
-// how a vanished client is noticed, as net/http's background read does.
-func (d *directConn) awaitPoll(s *Session, wake chan struct{}) (gone bool) {
+// end the Read below), answerPoll has answered it, or the client goes
+// away. Reading the connection is how a vanished client is noticed, as
+// net/http's background read does; after an answer the same read takes
+// the client's next request.
+func (d *directConn) awaitPoll(s *Session, wake chan struct{}) pollEnd {
 	d.waiting.Store(true)
 	defer d.waiting.Store(false)
 	if d.ds.closing.Load() {
-		return true
+		d.interrupt() // the read below ends at once, answered or not
 	}
 	for {
-		if d.w == len(d.buf) {
-			if d.r == 0 {
-				return true // a client that pipelines 4 KiB at a poll
+		var n int
+		err := errPipelineFull
+		if d.w < len(d.buf) || d.r > 0 {
+			if d.w == len(d.buf) {
+				d.w = copy(d.buf[:], d.buf[d.r:d.w])
+				d.r = 0
 			}
-			d.w = copy(d.buf[:], d.buf[d.r:d.w])
-			d.r = 0
+			n, err = d.read(d.buf[d.w:])
+			d.w += n
 		}
-		n, err := d.read(d.buf[d.w:])
-		d.w += n
+		s.mu.Lock()
+		answered := d.answered
+		if !answered && err == nil {
+			d.pipelined = true // answerPoll must wake this goroutine
+		}
+		woken := s.pollWake != wake
+		s.mu.Unlock()
+		if answered {
+			d.answer.Lock() // until the answer is written
+			d.answer.Unlock()
+			d.answered, d.sent = false, true
+			switch {
+			case len(d.unsent) > 0:
+				d.conn.SetReadDeadline(time.Time{}) // answerPoll's interrupt
+			case err != nil:
+				d.answerEnd = true // the idle deadline passed, EOF, or shutting down
+			case d.ds.idleTimeout() > 0:
+				d.conn.SetReadDeadline(time.Time{}) // answerPoll's idle deadline
+			}
+			return pollAnswered
+		}
 		if err == nil {
 			continue // pipelined bytes: kept for the next request
 		}
 		if n == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return true
+			return pollGone
 		}
-		s.mu.Lock()
-		woken := s.pollWake != wake
-		s.mu.Unlock()
 		if woken {
 			d.conn.SetReadDeadline(time.Time{})
-			return false
+			return pollWoken
 		}
 		if n == 0 {
-			return true
+			return pollGone
 		}
 	}
 }
+
+// errPipelineFull stands for the read awaitPoll does not make when a
+// client has pipelined a whole buffer at a poll.
+var errPipelineFull = errors.New("engineio: read buffer full during a long poll")
 
 // interrupt ends awaitPoll's Read. The caller holds the session's lock.
 func (d *directConn) interrupt() { d.conn.SetReadDeadline(aLongTimeAgo) }

@@ -17,9 +17,14 @@ type directIO struct {
 	raw     syscall.RawConn // nil: not a plain socket (TLS); use the net.Conn
 	readFn  func(uintptr) bool
 	writeFn func(uintptr) bool
-	p       []byte // the call's buffer
-	n       int
-	errno   syscall.Errno
+	// A read and a write may run at once (a flusher worker answers a long
+	// poll while its connection's goroutine waits in a read), so each has
+	// its own fields.
+	p     []byte // the read's buffer
+	n     int
+	errno syscall.Errno
+	wp    []byte // the write's bytes
+	wn    int
 }
 
 func (dio *directIO) init(c net.Conn) {
@@ -79,8 +84,8 @@ func (d *directConn) read(p []byte) (int, error) {
 }
 
 func (dio *directIO) send(fd uintptr) bool {
-	dio.n = sendSome(fd, dio.p) // the caller writes the rest through the net.Conn
-	return true                 // never wait here
+	dio.wn = sendSome(fd, dio.wp) // the caller writes the rest through the net.Conn
+	return true                   // never wait here
 }
 
 // tryWrite writes what the socket takes of b without blocking, and
@@ -90,8 +95,8 @@ func (d *directConn) tryWrite(b []byte) int {
 	if dio.raw == nil || len(b) == 0 {
 		return 0
 	}
-	dio.p, dio.n = b, 0
+	dio.wp, dio.wn = b, 0
 	dio.raw.Write(dio.writeFn)
-	dio.p = nil
-	return dio.n
+	dio.wp = nil
+	return dio.wn
 }

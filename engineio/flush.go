@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// flusher writes the queued frames of many WebSocket sessions from a few
+// flusher writes the queued frames of many WebSocket sessions, and the
+// answers of long polls that Serve holds (Session.answerPoll), from a few
 // goroutines (at most GOMAXPROCS) instead of starting a writer goroutine per
 // session. A broadcast to 10k sockets used to start 10k goroutines, one per
 // recipient, each doing one write; now each recipient is appended to one
@@ -33,8 +34,9 @@ type flusher struct {
 	workers int // running workers
 }
 
-// flushItem is a session whose writer role is taken (wsConn.writing) and
-// whose queue waits for a worker.
+// flushItem is a session whose queue waits for a worker: a WebSocket whose
+// writer role is taken (wsConn.writing), or, with c nil, a long poll to
+// answer (Session.pollQueued).
 type flushItem struct {
 	s *Session
 	c *wsConn
@@ -55,8 +57,18 @@ func newFlusher(srv *Server) *flusher {
 
 // add queues s for writing. The caller holds s.mu and has set c.writing.
 func (f *flusher) add(s *Session, c *wsConn) {
+	f.push(flushItem{s, c})
+}
+
+// addPoll queues s's pending long poll for answering (Session.answerPoll).
+// The caller holds s.mu and has set s.pollQueued.
+func (f *flusher) addPoll(s *Session) {
+	f.push(flushItem{s: s})
+}
+
+func (f *flusher) push(it flushItem) {
 	f.mu.Lock()
-	f.pending = append(f.pending, flushItem{s, c})
+	f.pending = append(f.pending, it)
 	// One worker, plus one more per core while the backlog is long.
 	start := f.workers == 0 ||
 		f.workers < f.maxWorkers && len(f.pending)-f.head > 4*flushChunk*f.workers
@@ -97,7 +109,11 @@ func (f *flusher) work() {
 		}
 		f.mu.Unlock()
 		for i := range batch[:n] {
-			batch[i].c.flush(batch[i].s, f)
+			if c := batch[i].c; c != nil {
+				c.flush(batch[i].s, f)
+			} else {
+				batch[i].s.answerPoll()
+			}
 			batch[i] = flushItem{}
 		}
 	}

@@ -105,11 +105,17 @@ func (s *Session) handlePollGet(w http.ResponseWriter, r *http.Request) {
 		direct, _ := w.(*directResponse)
 		if direct != nil {
 			s.pollConn = direct.d
+			direct.d.pipelined, direct.d.answered = false, false
 		}
 		s.mu.Unlock()
 		gone := false
 		if direct != nil {
-			gone = direct.d.awaitPoll(s, wake)
+			switch direct.d.awaitPoll(s, wake) {
+			case pollAnswered:
+				return // answerPoll wrote the response
+			case pollGone:
+				gone = true
+			}
 		} else {
 			select {
 			case <-wake:
@@ -133,6 +139,62 @@ func (s *Session) handlePollGet(w http.ResponseWriter, r *http.Request) {
 		waited = true
 		s.mu.Lock()
 	}
+}
+
+// pollAnswerableLocked reports whether the pending GET can be answered by
+// answerPoll: Serve holds it on a plain, kept-alive connection and the
+// session is plainly polling. The caller holds s.mu.
+func (s *Session) pollAnswerableLocked() bool {
+	d := s.pollConn
+	return d != nil && s.pollWake != nil && d.answerable && !d.pipelined &&
+		s.state == stateOpen && s.transport == TransportPolling && !s.upgrading
+}
+
+// answerPoll answers the pending GET with what is queued, from the calling
+// goroutine: a flusher worker, or a SendDirect caller. The GET's own
+// goroutine stays in its read of the connection (directConn.awaitPoll),
+// where the client's next request will find it, so an answer costs one
+// write and no goroutine switch, and a broadcast's answers leave one after
+// another as Node.js writes them. The write does not block: what the socket
+// does not take, the GET's goroutine writes with the write deadline.
+//
+// If the GET cannot be answered this way any more (the session is closing
+// or upgrading, the client pipelined a request), its goroutine is woken to
+// answer as before.
+func (s *Session) answerPoll() {
+	s.mu.Lock()
+	s.pollQueued = false
+	d := s.pollConn
+	switch {
+	case s.pollWake == nil || len(s.queue) == 0:
+		s.mu.Unlock()
+		return // woken or answered meanwhile: nothing left to do
+	case !s.pollAnswerableLocked() || d.ds.closing.Load():
+		s.wakePollLocked()
+		s.mu.Unlock()
+		return
+	}
+	batch := s.takeQueueLocked()
+	s.pollActive = false
+	s.pollWake, s.pollConn = nil, nil
+	// awaitPoll waits for answer before it touches the response or the
+	// connection's output buffer again.
+	d.answer.Lock()
+	d.answered = true
+	s.mu.Unlock()
+
+	s.writePoll(&d.resp, batch)
+	d.out = d.resp.appendResponse(d.out[:0])
+	n := d.tryWrite(d.out)
+	if n < len(d.out) {
+		d.unsent = d.out[n:] // a slow client: awaitPoll's goroutine writes it
+		d.interrupt()
+	} else if t := d.ds.idleTimeout(); t > 0 {
+		// The connection now waits for its next request, as in readHead.
+		d.conn.SetReadDeadline(time.Now().Add(t))
+	}
+	d.answer.Unlock()
+	s.recycle(batch)
 }
 
 // writePoll writes packets as one polling payload in the session's framing.

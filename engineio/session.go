@@ -71,6 +71,7 @@ type Session struct {
 	pollActive bool // a GET is inside its handler
 	postActive bool // a POST is inside its handler
 	upgrading  bool // probe answered: polling GETs now get noop
+	pollQueued bool // a flusher worker is to answer the pending GET (answerPoll)
 
 	transport   string
 	closeReason CloseReason
@@ -263,6 +264,12 @@ func (s *Session) writeQueueUnlock(direct bool) {
 			c.flush(s, s.srv.flusher)
 			return
 		}
+		if s.pollAnswerableLocked() && !s.pollQueued {
+			s.pollQueued = true
+			s.mu.Unlock()
+			s.answerPoll()
+			return
+		}
 	}
 	s.kickLocked()
 	s.mu.Unlock()
@@ -361,6 +368,11 @@ func (s *Session) kickLocked() {
 	switch {
 	case s.transport == TransportWebSocket && s.ws != nil:
 		s.ws.startWriterLocked(s)
+	case s.pollQueued:
+		// A flusher worker will answer the pending GET with the whole queue.
+	case s.pollAnswerableLocked():
+		s.pollQueued = true
+		s.srv.flusher.addPoll(s)
 	case s.pollWake != nil:
 		s.wakePollLocked()
 	}
