@@ -332,10 +332,6 @@ func (d *directConn) release() {
 // net/http.
 func (d *directConn) readHead() (end int, ok bool) {
 	ds := d.ds
-	// As in net/http: a new connection has ReadHeaderTimeout for its
-	// first request, a kept-alive one IdleTimeout until its next request
-	// starts, and ReadHeaderTimeout from then on. The deadline is always
-	// set, so none is left over from the previous request.
 	if d.sent && d.r < d.w {
 		// After an answered long poll the client's next request is
 		// usually here already (awaitPoll read it), and no deadline is
@@ -346,6 +342,10 @@ func (d *directConn) readHead() (end int, ok bool) {
 		}
 	}
 	d.sent = false
+	// As in net/http: a new connection has ReadHeaderTimeout for its
+	// first request, a kept-alive one IdleTimeout until its next request
+	// starts, and ReadHeaderTimeout from then on. The deadline is always
+	// set, so none is left over from the previous request.
 	wait := ds.idleTimeout()
 	if !d.served {
 		d.served = true
