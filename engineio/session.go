@@ -71,7 +71,7 @@ type Session struct {
 	pollActive bool // a GET is inside its handler
 	postActive bool // a POST is inside its handler
 	upgrading  bool // probe answered: polling GETs now get noop
-	pollQueued bool // a flusher worker is to answer the pending GET (answerPoll)
+	pollQueued bool // a flusher worker or a SendDirect caller is to answer the pending GET (answerPoll)
 
 	transport   string
 	closeReason CloseReason
@@ -192,7 +192,8 @@ func (s *Session) Send(msgs ...*Message) error {
 // SendDirect is Send that, when nothing else is being written to the
 // client's WebSocket, writes the messages from the calling goroutine
 // without blocking; what the socket does not take at once is left to a
-// writer as with Send. It is for replies to one client (an event's answer,
+// writer as with Send. A long poll that Serve holds is answered the same
+// way, from the calling goroutine. It is for replies to one client (an event's answer,
 // an acknowledgement), usually sent from the session's own reader, where
 // handing the write to another goroutine would cost more than the write.
 func (s *Session) SendDirect(msgs ...*Message) error {
