@@ -3,7 +3,6 @@ package engineio
 import (
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,6 +34,24 @@ func ioctlInt(fd uintptr, req uint) (int, syscall.Errno) {
 	return int(v), errno
 }
 
+// pollAndSend sends a poll on c, waits until it is pending, sends text to
+// it with send and checks the answer. check runs between the send and
+// reading the answer.
+func pollAndSend(t *testing.T, c *rawConn, s *Session, send func(...*Message) error, text string, check func()) {
+	t.Helper()
+	c.send("GET /engine.io/?EIO=4&transport=polling&sid=" + s.ID() + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
+	if err := send(NewMessage([]byte(text), false)); err != nil {
+		t.Fatalf("sending %q: %v", text, err)
+	}
+	if check != nil {
+		check()
+	}
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4"+text {
+		t.Fatalf("GET for %q: %d, %d bytes", text, resp.StatusCode, len(body))
+	}
+}
+
 // A long poll that Serve holds is answered by the goroutine that sends
 // (answerPoll), not by waking the GET's goroutine: when SendDirect
 // returns, the response is already in the client's socket. The GET's
@@ -46,24 +63,14 @@ func TestAnswerPollFromSender(t *testing.T) {
 	c := e.dial(t)
 	sid := c.openSession()
 	s := e.srv.Session(sid)
-	poll := "GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\n\r\n"
-	for i, send := range []func(...*Message) error{s.SendDirect, s.Send} {
-		c.send(poll)
-		eventually(t, 2*time.Second, func() bool { return pollPending(s) })
-		if err := send(NewMessage([]byte("m"+strconv.Itoa(i)), false)); err != nil {
-			t.Fatal(err)
+	pollAndSend(t, c, s, s.SendDirect, "direct", func() {
+		if n := unreadBytes(t, c.conn); n == 0 {
+			t.Fatal("SendDirect returned before the poll's answer was written")
 		}
-		if i == 0 {
-			if n := unreadBytes(t, c.conn); n == 0 {
-				t.Fatal("SendDirect returned before the poll's answer was written")
-			}
-		}
-		if resp, body := c.response(); resp.StatusCode != 200 || body != "4m"+strconv.Itoa(i) {
-			t.Fatalf("GET %d: %d %q", i, resp.StatusCode, body)
-		}
-	}
-	// Longer than the idle timeout, and only then something to send.
-	c.send(poll)
+	})
+	pollAndSend(t, c, s, s.Send, "queued", nil)
+	// A poll that waits longer than the idle timeout is not cut short.
+	c.send("GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\n\r\n")
 	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
 	time.Sleep(700 * time.Millisecond)
 	if err := s.Send(NewMessage([]byte("late"), false)); err != nil {
@@ -100,23 +107,11 @@ func TestAnswerPollSlowClient(t *testing.T) {
 	c := e.dial(t)
 	sid := c.openSession()
 	s := e.srv.Session(sid)
-	poll := "GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\n\r\n"
-	c.send(poll)
-	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
 	big := strings.Repeat("x", 16<<20)
-	if err := s.SendDirect(NewMessage([]byte(big), false)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond) // the socket buffer fills; the client has not read yet
-	if resp, body := c.response(); resp.StatusCode != 200 || body != "4"+big {
-		t.Fatalf("big GET: %d, %d bytes", resp.StatusCode, len(body))
-	}
-	c.send(poll)
-	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
-	s.Send(NewMessage([]byte("small"), false))
-	if resp, body := c.response(); resp.StatusCode != 200 || body != "4small" {
-		t.Fatalf("GET after the big one: %d %q", resp.StatusCode, body)
-	}
+	pollAndSend(t, c, s, s.SendDirect, big, func() {
+		time.Sleep(200 * time.Millisecond) // the socket buffer fills; the client has not read yet
+	})
+	pollAndSend(t, c, s, s.Send, "small", nil)
 }
 
 // A client that pipelines a POST behind a waiting GET has both answered in
