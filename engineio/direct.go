@@ -260,11 +260,12 @@ type directConn struct {
 	// the session's pollConn is this connection, answerable, pipelined and
 	// answered are guarded by the session's mu; answer is held while the
 	// answer is written, and resp, out and unsent belong to the writer
-	// until it lets go of answer.
+	// until it lets go of answer. Once awaitPoll has seen answered, it is
+	// this goroutine's until readHead clears it: finish then writes no
+	// response.
 	answerable bool       // the request is on a plain, kept-alive connection
 	pipelined  bool       // bytes of a next request came while waiting
 	answered   bool       // answerPoll took the poll
-	sent       bool       // awaitPoll found the poll answered: finish writes no response
 	answerEnd  bool       // after the answer the connection is done (idle, gone, shut down)
 	answer     sync.Mutex // held by answerPoll while it writes
 	unsent     []byte     // what the socket did not take of the answer
@@ -332,16 +333,16 @@ func (d *directConn) release() {
 // net/http.
 func (d *directConn) readHead() (end int, ok bool) {
 	ds := d.ds
-	if d.sent && d.r < d.w {
+	if d.answered && d.r < d.w {
 		// After an answered long poll the client's next request is
 		// usually here already (awaitPoll read it), and no deadline is
 		// set: none is needed to parse it.
 		if i := bytes.Index(d.buf[d.r:d.w], crlfcrlf); i >= 0 {
-			d.sent = false
+			d.answered = false
 			return d.r + i + 4, true
 		}
 	}
-	d.sent = false
+	d.answered = false
 	// As in net/http: a new connection has ReadHeaderTimeout for its
 	// first request, a kept-alive one IdleTimeout until its next request
 	// starts, and ReadHeaderTimeout from then on. The deadline is always
@@ -511,12 +512,12 @@ func (d *directConn) serveRequest(req *http.Request) {
 // returns false when the connection cannot serve another request, after
 // closing it gracefully.
 func (d *directConn) finish(req *http.Request, closeAfter bool) bool {
-	if d.sent {
+	if d.answered {
 		// answerPoll wrote the response of this long poll (a GET: no body
 		// to skip, and a kept-alive request), or all but d.unsent of it.
 		ok := len(d.unsent) == 0 || d.write(d.unsent)
 		end := d.answerEnd
-		d.answerEnd, d.unsent = false, nil // d.sent stays for readHead
+		d.answerEnd, d.unsent = false, nil // answered stays for readHead
 		if cap(d.out) > 64<<10 {
 			d.out = nil
 		}
@@ -647,7 +648,6 @@ func (d *directConn) awaitPoll(s *Session, wake chan struct{}) pollEnd {
 		if answered {
 			d.answer.Lock() // until the answer is written
 			d.answer.Unlock()
-			d.answered, d.sent = false, true
 			switch {
 			case len(d.unsent) > 0:
 				d.conn.SetReadDeadline(time.Time{}) // answerPoll's interrupt
