@@ -46,7 +46,10 @@ func StartSentinel(t testing.TB, downAfter time.Duration) *Sentinel {
 		"sentinel resolve-hostnames no",
 		fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1", s.MasterName, primary.Port),
 		fmt.Sprintf("sentinel down-after-milliseconds %s %s", s.MasterName, ms),
-		fmt.Sprintf("sentinel failover-timeout %s 10000", s.MasterName),
+		// A failover the sentinel abandons (it may still hold an old
+		// INFO of the replica that says its link is down, which makes
+		// the replica ineligible) is retried after twice this.
+		fmt.Sprintf("sentinel failover-timeout %s 2000", s.MasterName),
 		fmt.Sprintf("sentinel parallel-syncs %s 1", s.MasterName),
 		"",
 	}, "\n")
@@ -61,16 +64,20 @@ func StartSentinel(t testing.TB, downAfter time.Duration) *Sentinel {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 	})
-	// Ready once the sentinel knows the primary and has found the replica.
+	// Ready once the replica has synced with the primary (a replica whose
+	// link never came up cannot be promoted) and the sentinel has found it.
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if reply, err := Command(s.Addr, "SENTINEL", "REPLICAS", s.MasterName); err == nil &&
-			strings.Contains(reply, strconv.Itoa(replica.Port)) {
-			return s
+		info, err := Command(replica.Addr, "INFO", "replication")
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			if reply, err := Command(s.Addr, "SENTINEL", "REPLICAS", s.MasterName); err == nil &&
+				strings.Contains(reply, strconv.Itoa(replica.Port)) {
+				return s
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("sentinel on %s did not see the replica", s.Addr)
+	t.Fatalf("sentinel on %s did not see the replica %d in sync", s.Addr, replica.Port)
 	return nil
 }
 
