@@ -249,9 +249,11 @@ type directConn struct {
 	// not keep them once it returns (a handshake gets fresh ones).
 	req    http.Request
 	url    url.URL
-	sess   *Session    // the session parse found for the request's sid
-	header http.Header // req.Header of a session's requests
-	values []string    // the header values, one array
+	sess   *Session      // the session parse found for the request's sid
+	query  engineQuery   // the request's query, parsed by parse
+	fields []directField // the request's header lines, found by parse
+	header http.Header   // req.Header of a session's requests
+	values []string      // the header values, one array
 	resp   directResponse
 	body   directBody
 	out    []byte // the response being written
@@ -414,7 +416,8 @@ var crlfcrlf = []byte("\r\n\r\n")
 // rest (including with its own errors).
 func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct bool) {
 	d.sess = nil
-	dr, ok := parseDirectHead(head, d.ds.srv.path, d.ds.prefixes)
+	dr, ok := parseDirectHead(head, d.ds.srv.path, d.ds.prefixes, d.fields[:0])
+	d.fields = dr.fields
 	if !ok {
 		return nil, false, false
 	}
@@ -424,7 +427,8 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 	block := string(head)
 	target := block[dr.target[0]:dr.target[1]]
 	path, rawQuery, _ := strings.Cut(target, "?")
-	sid := queryValue(rawQuery, "sid")
+	d.query = parseEngineQuery(rawQuery)
+	sid := d.query.sid
 	switch {
 	case dr.method == http.MethodOptions:
 	case sid == "" && srv.closing.Load():
@@ -505,7 +509,7 @@ func (d *directConn) serveRequest(req *http.Request) {
 	}
 	sess := d.sess
 	d.sess = nil
-	d.ds.srv.serveHTTP(&d.resp, req, sess)
+	d.ds.srv.serveHTTP(&d.resp, req, sess, &d.query)
 }
 
 // finish writes the response and discards what is left of the body. It
@@ -855,8 +859,10 @@ type directRequest struct {
 // send: GET, POST or OPTIONS of an origin-form target under path, one
 // Host, at most one Content-Length, no Transfer-Encoding or Expect, and no
 // header named by a pass-through prefix. ok is false for anything else,
-// well-formed or not: such requests go to net/http.
-func parseDirectHead(head []byte, path string, passThrough []string) (dr directRequest, ok bool) {
+// well-formed or not: such requests go to net/http. The fields are
+// appended to fields (a buffer to reuse, or nil).
+func parseDirectHead(head []byte, path string, passThrough []string, fields []directField) (dr directRequest, ok bool) {
+	dr.fields = fields
 	eol := bytes.Index(head, crlf)
 	if eol < 0 {
 		return dr, false
@@ -891,7 +897,6 @@ func parseDirectHead(head []byte, path string, passThrough []string) (dr directR
 	}
 	dr.target = [2]int{sp1 + 1, sp2}
 
-	dr.fields = make([]directField, 0, 12)
 	hosts, lengths := 0, 0
 	for i := eol + 2; ; {
 		next := bytes.Index(head[i:], crlf)
@@ -1022,10 +1027,25 @@ func isCanonicalKey(k string) bool {
 	return true
 }
 
-// queryValue returns the first value of key in a raw query, unescaped, as
-// url.ParseQuery would give it (without building the map).
-func queryValue(raw, key string) string {
-	for raw != "" {
+// engineQuery is what Engine.IO reads of a request's query: the first
+// value of each parameter, unescaped, as url.ParseQuery gives it. One pass
+// over the raw query finds them all (url.Values would cost a map and its
+// slices per request).
+type engineQuery struct {
+	eio, transport, sid string
+	b64                 bool // b64 has a non-empty value
+}
+
+func parseEngineQuery(raw string) (q engineQuery) {
+	const (
+		haveEIO = 1 << iota
+		haveTransport
+		haveSID
+		haveB64
+		haveAll = haveEIO | haveTransport | haveSID | haveB64
+	)
+	var have int
+	for raw != "" && have != haveAll {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
 		if part == "" || strings.IndexByte(part, ';') >= 0 {
@@ -1038,19 +1058,40 @@ func queryValue(raw, key string) string {
 				continue
 			}
 		}
-		if k != key {
+		var bit int
+		switch k {
+		case "EIO":
+			bit = haveEIO
+		case "transport":
+			bit = haveTransport
+		case "sid":
+			bit = haveSID
+		case "b64":
+			bit = haveB64
+		}
+		if bit == 0 || have&bit != 0 {
 			continue
 		}
 		if strings.ContainsAny(v, "%+") {
 			u, err := url.QueryUnescape(v)
 			if err != nil {
-				continue
+				continue // not a value: a later one may be
 			}
 			v = u
 		}
-		return v
+		have |= bit
+		switch bit {
+		case haveEIO:
+			q.eio = v
+		case haveTransport:
+			q.transport = v
+		case haveSID:
+			q.sid = v
+		case haveB64:
+			q.b64 = v != ""
+		}
 	}
-	return ""
+	return q
 }
 
 // handoffListener is the net.Listener the http.Server of Serve accepts

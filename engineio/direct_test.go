@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +52,7 @@ func TestParseDirectHead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dr, ok := parseDirectHead([]byte(tt.head), path, []string{"X-Herald-"})
+			dr, ok := parseDirectHead([]byte(tt.head), path, []string{"X-Herald-"}, nil)
 			if ok != tt.ok {
 				t.Fatalf("ok = %v, want %v", ok, tt.ok)
 			}
@@ -73,7 +74,7 @@ func FuzzParseDirectHead(f *testing.F) {
 	f.Add([]byte("POST /engine.io/?sid=a HTTP/1.1\r\nHost: h\r\nContent-Length: -0\r\n\r\n"))
 	f.Add([]byte("GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nuser-agent: a\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, head []byte) {
-		dr, ok := parseDirectHead(head, "/engine.io/", []string{"X-Herald-"})
+		dr, ok := parseDirectHead(head, "/engine.io/", []string{"X-Herald-"}, nil)
 		if !ok {
 			return
 		}
@@ -108,22 +109,43 @@ func FuzzParseDirectHead(f *testing.F) {
 	})
 }
 
-func TestQueryValue(t *testing.T) {
-	tests := []struct{ raw, key, want string }{
-		{"EIO=4&transport=polling&sid=abc", "sid", "abc"},
-		{"EIO=4&transport=polling", "sid", ""},
-		{"sid=a&sid=b", "sid", "a"},
-		{"s%69d=x%2By+z", "sid", "x+y z"},
-		{"sid=%zz&sid=ok", "sid", "ok"},
-		{"sid=a;b&sid=c", "sid", "c"},
-		{"&&b64=1", "b64", "1"},
-		{"b64", "b64", ""},
+func TestParseEngineQuery(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want engineQuery
+	}{
+		{"EIO=4&transport=polling&sid=abc", engineQuery{eio: "4", transport: "polling", sid: "abc"}},
+		{"EIO=4&transport=polling&t=Pa1b", engineQuery{eio: "4", transport: "polling"}},
+		{"sid=a&sid=b", engineQuery{sid: "a"}},
+		{"sid=&sid=b", engineQuery{}}, // the first value counts, empty or not
+		{"s%69d=x%2By+z", engineQuery{sid: "x+y z"}},
+		{"sid=%zz&sid=ok", engineQuery{sid: "ok"}},
+		{"sid=a;b&sid=c", engineQuery{sid: "c"}},
+		{"&&b64=1", engineQuery{b64: true}},
+		{"b64", engineQuery{}},
+		{"b64=&b64=1", engineQuery{}},
+		{"EIO=3&transport=websocket&b64=1&sid=s", engineQuery{eio: "3", transport: "websocket", sid: "s", b64: true}},
 	}
 	for _, tt := range tests {
-		if got := queryValue(tt.raw, tt.key); got != tt.want {
-			t.Errorf("queryValue(%q, %q) = %q, want %q", tt.raw, tt.key, got, tt.want)
+		if got := parseEngineQuery(tt.raw); got != tt.want {
+			t.Errorf("parseEngineQuery(%q) = %+v, want %+v", tt.raw, got, tt.want)
 		}
 	}
+}
+
+// parseEngineQuery reads every parameter as url.ParseQuery does.
+func FuzzParseEngineQuery(f *testing.F) {
+	f.Add("EIO=4&transport=polling&sid=abc&t=x")
+	f.Add("s%69d=x%2By+z&sid=2&b64=1")
+	f.Add("sid=%zz&sid=ok;&EIO=3")
+	f.Fuzz(func(t *testing.T, raw string) {
+		got := parseEngineQuery(raw)
+		values, _ := url.ParseQuery(raw) // keeps what it could parse
+		want := engineQuery{eio: values.Get("EIO"), transport: values.Get("transport"), sid: values.Get("sid"), b64: values.Get("b64") != ""}
+		if got != want {
+			t.Fatalf("parseEngineQuery(%q) = %+v; url.ParseQuery gives %+v", raw, got, want)
+		}
+	})
 }
 
 // directEnv is a Server behind Serve, with an http.Server whose handler

@@ -200,7 +200,7 @@ func (s *Session) answerPoll() {
 // writePoll writes packets as one polling payload in the session's framing.
 func (s *Session) writePoll(w http.ResponseWriter, batch []*Message) {
 	var body []byte
-	contentType := "text/plain; charset=UTF-8"
+	contentType := contentTypeText
 	if s.protocol == 4 {
 		// A text packet is its type digit and its data, written straight
 		// into the body; only the base64 form of a binary message is worth
@@ -239,12 +239,28 @@ func (s *Session) writePoll(w http.ResponseWriter, batch []*Message) {
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", contentType)
+	if contentType == contentTypeText {
+		h["Content-Type"] = headerTextPlain
+	} else {
+		h["Content-Type"] = []string{contentType}
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = headerNoStore
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 }
+
+// Header values every poll response has, shared rather than allocated per
+// response. A handler chain may replace them (Set) or add to them (Add
+// copies: their capacity is 1), but must not change their elements.
+var (
+	headerTextPlain = []string{contentTypeText}
+	headerNoStore   = []string{"no-store"}
+	headerTextHTML  = []string{"text/html"}
+	headerLength2   = []string{"2"}
+)
+
+const contentTypeText = "text/plain; charset=UTF-8"
 
 // handlePollPost reads one POSTed payload and handles its packets in order.
 func (s *Session) handlePollPost(w http.ResponseWriter, r *http.Request) {
@@ -319,11 +335,13 @@ func (s *Session) handlePollPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html")
-	h.Set("Content-Length", "2")
+	h["Content-Type"] = headerTextHTML
+	h["Content-Length"] = headerLength2
 	w.WriteHeader(http.StatusOK)
-	io.WriteString(w, "ok")
+	w.Write(okBody)
 }
+
+var okBody = []byte("ok")
 
 func writePayloadTooLarge(w http.ResponseWriter) {
 	h := w.Header()

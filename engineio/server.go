@@ -158,13 +158,13 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 // ServeHTTP handles every Engine.IO request: handshakes, polls, posts and
 // WebSocket upgrades.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	srv.serveHTTP(w, r, nil)
+	srv.serveHTTP(w, r, nil, nil)
 }
 
-// serveHTTP is ServeHTTP for a request whose session the caller may have
-// looked up already (Serve does, to decide whether to answer it directly):
-// known, or nil.
-func (srv *Server) serveHTTP(w http.ResponseWriter, r *http.Request, known *Session) {
+// serveHTTP is ServeHTTP for a request whose session and query the caller
+// may have found already (Serve does, to decide whether to answer it
+// directly): known and q, or nil.
+func (srv *Server) serveHTTP(w http.ResponseWriter, r *http.Request, known *Session, q *engineQuery) {
 	if !strings.HasPrefix(r.URL.Path, srv.path) {
 		http.NotFound(w, r)
 		return
@@ -172,18 +172,20 @@ func (srv *Server) serveHTTP(w http.ResponseWriter, r *http.Request, known *Sess
 	if srv.applyCORS(w, r) {
 		return // preflight answered
 	}
-	// The few parameters are looked up in the raw query: building
-	// url.Values cost a map and its slices per request.
-	rawQuery := r.URL.RawQuery
+	var parsed engineQuery
+	if q == nil {
+		parsed = parseEngineQuery(r.URL.RawQuery)
+		q = &parsed
+	}
 	protocol := 4
-	if eio := queryValue(rawQuery, "EIO"); eio != "4" {
+	if eio := q.eio; eio != "4" {
 		if !srv.cfg.AllowEIO3 || (eio != "3" && eio != "") {
 			writeRequestError(w, ErrUnsupportedProtocol, "")
 			return
 		}
 		protocol = 3
 	}
-	transport := queryValue(rawQuery, "transport")
+	transport := q.transport
 	if !srv.cfg.allows(transport) {
 		writeRequestError(w, ErrTransportUnknown, "")
 		return
@@ -193,7 +195,7 @@ func (srv *Server) serveHTTP(w http.ResponseWriter, r *http.Request, known *Sess
 		writeRequestError(w, ErrBadRequest, "")
 		return
 	}
-	sid := queryValue(rawQuery, "sid")
+	sid := q.sid
 	if sid == "" {
 		if r.Method != http.MethodGet {
 			writeRequestError(w, ErrBadHandshakeMethod, "")
@@ -202,7 +204,7 @@ func (srv *Server) serveHTTP(w http.ResponseWriter, r *http.Request, known *Sess
 		if srv.closing.Load() && srv.forwardHandshake(w, r) {
 			return // draining: the session opens on another node
 		}
-		srv.handshake(w, r, transport, protocol, queryValue(rawQuery, "b64") != "")
+		srv.handshake(w, r, transport, protocol, q.b64)
 		return
 	}
 	s := known
