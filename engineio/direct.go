@@ -416,6 +416,9 @@ var crlfcrlf = []byte("\r\n\r\n")
 // rest (including with its own errors).
 func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct bool) {
 	d.sess = nil
+	if d.fields == nil {
+		d.fields = make([]directField, 0, 12) // more than clients send
+	}
 	dr, ok := parseDirectHead(head, d.ds.srv.path, d.ds.prefixes, d.fields[:0])
 	d.fields = dr.fields
 	if !ok {
