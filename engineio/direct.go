@@ -1087,6 +1087,14 @@ func parseEngineQuery(raw string) (q engineQuery) {
 		case haveEIO:
 			q.eio = v
 		case haveTransport:
+			// A session keeps its transport's name: the constant, not
+			// a substring that would pin the request's header block.
+			switch v {
+			case TransportPolling:
+				v = TransportPolling
+			case TransportWebSocket:
+				v = TransportWebSocket
+			}
 			q.transport = v
 		case haveSID:
 			q.sid = v

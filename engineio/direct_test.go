@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestParseDirectHead(t *testing.T) {
@@ -129,6 +130,18 @@ func TestParseEngineQuery(t *testing.T) {
 	for _, tt := range tests {
 		if got := parseEngineQuery(tt.raw); got != tt.want {
 			t.Errorf("parseEngineQuery(%q) = %+v, want %+v", tt.raw, got, tt.want)
+		}
+	}
+}
+
+// A session keeps its transport's name for its life: it must not be a
+// substring of the request, which would keep the whole header block.
+func TestParseEngineQueryTransportIsConstant(t *testing.T) {
+	for _, name := range []string{TransportPolling, TransportWebSocket} {
+		raw := string(append([]byte("EIO=4&transport="), name...)) // a fresh block
+		got := parseEngineQuery(raw).transport
+		if got != name || unsafe.StringData(got) == unsafe.StringData(raw[len(raw)-len(name):]) {
+			t.Errorf("transport %q points into the query, not at the constant", got)
 		}
 	}
 }
