@@ -196,7 +196,17 @@ func (o *rawOp) write(fd uintptr) bool {
 func sendSome(fd uintptr, b []byte) int {
 	n := 0
 	for n < len(b) {
-		m, _, errno := syscall.Syscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), sendFlags, 0, 0)
+		var m uintptr
+		var errno syscall.Errno
+		if len(b)-n <= rawSendMax {
+			// Not announced to the scheduler: a send that cannot block
+			// need not let sysmon hand this goroutine's P to another
+			// thread mid-burst (which let the reads of the next requests
+			// overtake a broadcast's last answers; docs/performance-work.md §11).
+			m, _, errno = syscall.RawSyscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), sendFlags, 0, 0)
+		} else {
+			m, _, errno = syscall.Syscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), sendFlags, 0, 0)
+		}
 		if errno == syscall.EINTR {
 			continue
 		}
@@ -407,3 +417,7 @@ func (c *wsConn) awaitReadable(d time.Duration) bool {
 // go straight to the socket, skipping the file layer's checks (≈ 3% of the
 // server's CPU per delivery in a one-frame fan-out; docs/performance-work.md §7).
 const sendFlags = syscall.MSG_DONTWAIT | syscall.MSG_NOSIGNAL
+
+// rawSendMax is the largest send made without telling the scheduler: small
+// enough that copying it into the socket stays in the microseconds.
+const rawSendMax = 16 << 10
