@@ -1040,15 +1040,9 @@ type engineQuery struct {
 }
 
 func parseEngineQuery(raw string) (q engineQuery) {
-	const (
-		haveEIO = 1 << iota
-		haveTransport
-		haveSID
-		haveB64
-		haveAll = haveEIO | haveTransport | haveSID | haveB64
-	)
-	var have int
-	for raw != "" && have != haveAll {
+	var b64 string
+	var found [4]bool // a parameter's first value counts
+	for raw != "" && found != [4]bool{true, true, true, true} {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
 		if part == "" || strings.IndexByte(part, ';') >= 0 {
@@ -1061,18 +1055,21 @@ func parseEngineQuery(raw string) (q engineQuery) {
 				continue
 			}
 		}
-		var bit int
+		var i int
+		var dst *string
 		switch k {
 		case "EIO":
-			bit = haveEIO
+			i, dst = 0, &q.eio
 		case "transport":
-			bit = haveTransport
+			i, dst = 1, &q.transport
 		case "sid":
-			bit = haveSID
+			i, dst = 2, &q.sid
 		case "b64":
-			bit = haveB64
+			i, dst = 3, &b64
+		default:
+			continue
 		}
-		if bit == 0 || have&bit != 0 {
+		if found[i] {
 			continue
 		}
 		if strings.ContainsAny(v, "%+") {
@@ -1082,26 +1079,17 @@ func parseEngineQuery(raw string) (q engineQuery) {
 			}
 			v = u
 		}
-		have |= bit
-		switch bit {
-		case haveEIO:
-			q.eio = v
-		case haveTransport:
-			// A session keeps its transport's name: the constant, not
-			// a substring that would pin the request's header block.
-			switch v {
-			case TransportPolling:
-				v = TransportPolling
-			case TransportWebSocket:
-				v = TransportWebSocket
-			}
-			q.transport = v
-		case haveSID:
-			q.sid = v
-		case haveB64:
-			q.b64 = v != ""
-		}
+		found[i], *dst = true, v
 	}
+	// A session keeps its transport's name: the constant, not a substring
+	// that would pin the request's header block.
+	switch q.transport {
+	case TransportPolling:
+		q.transport = TransportPolling
+	case TransportWebSocket:
+		q.transport = TransportWebSocket
+	}
+	q.b64 = b64 != ""
 	return q
 }
 

@@ -196,17 +196,15 @@ func (o *rawOp) write(fd uintptr) bool {
 func sendSome(fd uintptr, b []byte) int {
 	n := 0
 	for n < len(b) {
-		var m uintptr
-		var errno syscall.Errno
+		call := syscall.Syscall6
 		if len(b)-n <= rawSendMax {
 			// Not announced to the scheduler: a send that cannot block
 			// need not let sysmon hand this goroutine's P to another
 			// thread mid-burst (which let the reads of the next requests
 			// overtake a broadcast's last answers; docs/performance-work.md §11).
-			m, _, errno = syscall.RawSyscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), sendFlags, 0, 0)
-		} else {
-			m, _, errno = syscall.Syscall6(sysSendto, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), sendFlags, 0, 0)
+			call = syscall.RawSyscall6
 		}
+		m, _, errno := call(sysSendto, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), sendFlags, 0, 0)
 		if errno == syscall.EINTR {
 			continue
 		}
