@@ -277,32 +277,53 @@ func rssKB(pid int) int64 {
 	return 0
 }
 
-// cpuBusy returns the share of the machine's CPU time spent busy (not idle,
-// not waiting for I/O) over d, from /proc/stat.
-func cpuBusy(ctx context.Context, d time.Duration) (float64, error) {
-	read := func() (busy, total uint64, err error) {
-		b, err := os.ReadFile("/proc/stat")
-		if err != nil {
-			return 0, 0, err
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line)
-		if len(f) < 5 || f[0] != "cpu" {
-			return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
-		}
-		for i, v := range f[1:] {
-			n, err := strconv.ParseUint(v, 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("/proc/stat: %w", err)
-			}
-			total += n
-			if i != 3 && i != 4 { // idle, iowait
-				busy += n
-			}
-		}
-		return busy, total, nil
+// cpuTimes are the machine's CPU times from the first line of /proc/stat,
+// in clock ticks: busy (not idle, not waiting for I/O; steal included),
+// steal (time the hypervisor ran something else while a vCPU wanted to
+// run) and the total.
+type cpuTimes struct{ busy, steal, total uint64 }
+
+func readCPUTimes() (cpuTimes, error) {
+	var t cpuTimes
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return t, err
 	}
-	b0, t0, err := read()
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return t, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return t, fmt.Errorf("/proc/stat: %w", err)
+		}
+		t.total += n
+		switch i {
+		case 3, 4: // idle, iowait
+		case 7:
+			t.steal += n
+			t.busy += n
+		default:
+			t.busy += n
+		}
+	}
+	return t, nil
+}
+
+// stealShare is the share of the machine's CPU time stolen by the host
+// between two readings (0 when unknown).
+func stealShare(t0, t1 cpuTimes) float64 {
+	if t1.total <= t0.total {
+		return 0
+	}
+	return float64(t1.steal-t0.steal) / float64(t1.total-t0.total)
+}
+
+// cpuBusy returns the share of the machine's CPU time spent busy over d.
+func cpuBusy(ctx context.Context, d time.Duration) (float64, error) {
+	t0, err := readCPUTimes()
 	if err != nil {
 		return 0, err
 	}
@@ -311,14 +332,14 @@ func cpuBusy(ctx context.Context, d time.Duration) (float64, error) {
 		return 0, ctx.Err()
 	case <-time.After(d):
 	}
-	b1, t1, err := read()
+	t1, err := readCPUTimes()
 	if err != nil {
 		return 0, err
 	}
-	if t1 <= t0 {
+	if t1.total <= t0.total {
 		return 0, nil
 	}
-	return float64(b1-b0) / float64(t1-t0), nil
+	return float64(t1.busy-t0.busy) / float64(t1.total-t0.total), nil
 }
 
 // waitQuiet waits until the machine's CPUs were busy less than

@@ -87,6 +87,13 @@ var metricDefs = []metricDef{
 	{"s6_hs_p99", "S6 handshake p99", "ms", false, false},
 	{"s6_storm_s", "S6 storm: all clients back after restart (from listening)", "s", false, false},
 	{"s6_storm_hs_rate", "S6 storm: handshakes/s", "/s", true, false},
+	// The host's steal of the VM's CPU time during the runs: a noisy
+	// neighbour moves every figure above, so the report shows it. No ratio.
+	{"s2_steal_pct", "S2 host CPU steal during the runs (informational)", "%", false, false},
+	{"s3_steal_pct", "S3 host CPU steal during the runs (informational)", "%", false, false},
+	{"s4_steal_pct", "S4 host CPU steal during the runs (informational)", "%", false, false},
+	{"s5_steal_pct", "S5 host CPU steal during the runs (informational)", "%", false, false},
+	{"s6_steal_pct", "S6 host CPU steal during the runs (informational)", "%", false, false},
 }
 
 func defOf(key string) (metricDef, bool) {
@@ -193,10 +200,11 @@ func (r *report) build(o *options) {
 		if !d.higherBetter {
 			adv = n.Median / h.Median
 		}
-		if h.Median <= 0 || n.Median <= 0 {
+		if h.Median <= 0 || n.Median <= 0 || d.unit == "%" {
 			// A ratio of a figure at or below zero means nothing (S4's
 			// Redis CPU with the idle baseline subtracted can be, for a
-			// peer that sends Redis little): no ratio.
+			// peer that sends Redis little), nor one of the host's steal:
+			// no ratio.
 			adv = math.NaN()
 		}
 		r.Rows = append(r.Rows, row{Key: d.key, Label: d.label, Unit: d.unit, Herald: h, Node: n, Advantage: adv})

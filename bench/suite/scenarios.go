@@ -116,6 +116,7 @@ func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, er
 			}
 			busy, waited := waitQuiet(ctx, o)
 			t0 := time.Now()
+			cpu0, _ := readCPUTimes()
 			var m metrics
 			var err error
 			switch s {
@@ -130,6 +131,7 @@ func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, er
 			case "s6":
 				m, err = runS6(ctx, o, sz, peer)
 			}
+			cpu1, _ := readCPUTimes()
 			killAll() // nothing from this measurement survives into the next
 			if err != nil {
 				logf("  %s run %d %s: %v", s, run+1, peer, err)
@@ -138,6 +140,9 @@ func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, er
 			}
 			m["loadavg1"] = load1()
 			m["busy_before"] = busy
+			// A VM's host can take CPU time from it: the figures of a run
+			// with much steal are not comparable with a quiet one's.
+			m[s+"_steal_pct"] = 100 * stealShare(cpu0, cpu1)
 			sr.add(peer, m)
 			logf("  %s run %d %-6s %s (%.0fs, load %s, CPUs %.0f%% busy before, after waiting %.0fs)", s, run+1, peer, brief(m), time.Since(t0).Seconds(), loadavg(), 100*busy, waited.Seconds())
 			if o.quietBusy > 0 && busy >= o.quietBusy {

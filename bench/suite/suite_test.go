@@ -83,8 +83,8 @@ func TestNewStat(t *testing.T) {
 func TestReport(t *testing.T) {
 	r := &report{Results: map[string]*scenarioResult{
 		"s2": {Runs: map[string][]metrics{
-			"herald": {{"s2a_cpu_us": 10, "s2b_rate": 100000}},
-			"node":   {{"s2a_cpu_us": 20, "s2b_rate": 50000}},
+			"herald": {{"s2a_cpu_us": 10, "s2b_rate": 100000, "s2_steal_pct": 2}},
+			"node":   {{"s2a_cpu_us": 20, "s2b_rate": 50000, "s2_steal_pct": 4}},
 		}},
 		"s6": {Runs: map[string][]metrics{
 			"herald": {{"s6_hs_rate": 1000, "s5_msgs_per_cpu_s": 10}},
@@ -103,6 +103,9 @@ func TestReport(t *testing.T) {
 	}
 	if adv["s2a_cpu_us"] != 2 || adv["s2b_rate"] != 2 || adv["s6_hs_rate"] != 0.5 {
 		t.Errorf("advantages %v, want s2a 2 (lower is better), s2b 2, s6 0.5", adv)
+	}
+	if a, ok := adv["s2_steal_pct"]; !ok || !math.IsNaN(a) {
+		t.Errorf("host steal row: ratio %v (present %v), want a row without a ratio", a, ok)
 	}
 	slower := strings.Join(r.slower(), " ")
 	if !strings.Contains(slower, "s6_hs_rate") || strings.Contains(slower, "s2") || strings.Contains(slower, "s5") {
@@ -184,6 +187,24 @@ func TestCPUBusy(t *testing.T) {
 	cancel()
 	if _, err := cpuBusy(ctx2, time.Second); err == nil {
 		t.Error("cpuBusy with a cancelled context: no error")
+	}
+}
+
+// readCPUTimes parses /proc/stat: steal is part of busy, busy of the total.
+func TestReadCPUTimes(t *testing.T) {
+	c, err := readCPUTimes()
+	if err != nil {
+		t.Skipf("no /proc/stat: %v", err)
+	}
+	if c.total == 0 || c.busy > c.total || c.steal > c.busy {
+		t.Fatalf("cpu times %+v: want 0 < total, steal ≤ busy ≤ total", c)
+	}
+	later := cpuTimes{busy: c.busy + 30, steal: c.steal + 10, total: c.total + 100}
+	if got := stealShare(c, later); got != 0.1 {
+		t.Errorf("stealShare = %v, want 0.1", got)
+	}
+	if got := stealShare(later, c); got != 0 {
+		t.Errorf("stealShare backwards = %v, want 0", got)
 	}
 }
 
