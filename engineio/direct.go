@@ -254,9 +254,14 @@ type directConn struct {
 	fields []directField // the request's header lines, found by parse
 	header http.Header   // req.Header of a session's requests
 	values []string      // the header values, one array
-	resp   directResponse
-	body   directBody
-	out    []byte // the response being written
+	// A session's plain long poll reads no header, so its request's
+	// header map is filled only when asked (fillHeader).
+	headerBlock  string // the request's header block, while unfilled
+	headerUnfill bool   // header is empty, and headerBlock and fields are its lines
+	headerDirty  bool   // header holds an earlier request's lines
+	resp         directResponse
+	body         directBody
+	out          []byte // the response being written
 
 	// A long poll answered off this goroutine (Session.answerPoll). While
 	// the session's pollConn is this connection, answerable, pipelined and
@@ -452,22 +457,24 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 		h, values = make(http.Header, n), make([]string, n)
 	case d.header != nil && n <= cap(d.values):
 		h, values = d.header, d.values[:n]
-		clear(h)
 	default:
 		h, values = make(http.Header, n), make([]string, n, max(n, 16))
-		d.header, d.values = h, values
+		d.header, d.values, d.headerDirty = h, values, false
 	}
-	for i, f := range dr.fields {
-		key := block[f.name[0]:f.name[1]]
-		if !isCanonicalKey(key) {
-			key = textproto.CanonicalMIMEHeaderKey(key)
-		}
-		values[i] = block[f.value[0]:f.value[1]]
-		if vs, ok := h[key]; ok {
-			h[key] = append(vs, values[i])
-		} else {
-			h[key] = values[i : i+1 : i+1]
-		}
+	if sid != "" && d.headerDirty {
+		clear(h)
+		d.headerDirty = false
+	}
+	d.headerUnfill, d.headerBlock = false, ""
+	switch {
+	case sid != "" && dr.method == http.MethodGet && !dr.upgrade && len(srv.cfg.CORS.AllowedOrigins) == 0:
+		// A long poll, served without reading a header: the map's clear
+		// and an insert per header line are saved (docs/performance-work.md
+		// §12). What might read them calls fillHeader.
+		d.headerBlock, d.headerUnfill = block, true
+	default:
+		fillHeader(h, values, block, dr.fields)
+		d.headerDirty = sid != ""
 	}
 
 	req, u := &d.req, &d.url
@@ -501,6 +508,31 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 		req.Body = &d.body
 	}
 	return req, dr.closeAfter, true
+}
+
+// fillHeader puts a request's header lines into h, the values into values.
+func fillHeader(h http.Header, values []string, block string, fields []directField) {
+	for i, f := range fields {
+		key := block[f.name[0]:f.name[1]]
+		if !isCanonicalKey(key) {
+			key = textproto.CanonicalMIMEHeaderKey(key)
+		}
+		values[i] = block[f.value[0]:f.value[1]]
+		if vs, ok := h[key]; ok {
+			h[key] = append(vs, values[i])
+		} else {
+			h[key] = values[i : i+1 : i+1]
+		}
+	}
+}
+
+// fillHeader fills the header map of the request being served if parse
+// left it empty.
+func (d *directConn) fillHeader() {
+	if d.headerUnfill {
+		fillHeader(d.header, d.values[:len(d.fields)], d.headerBlock, d.fields)
+		d.headerUnfill, d.headerDirty, d.headerBlock = false, true, ""
+	}
 }
 
 // serveRequest runs the handler for req, whose response goes to d.resp.
@@ -855,6 +887,7 @@ type directRequest struct {
 	fields        []directField
 	contentLength int64
 	closeAfter    bool
+	upgrade       bool // an Upgrade header is present
 }
 
 // parseDirectHead parses an HTTP/1.1 request head (request line and
@@ -946,6 +979,8 @@ func parseDirectHead(head []byte, path string, passThrough []string, fields []di
 			dr.contentLength = int64(n)
 		case equalFold(name, "Transfer-Encoding"), equalFold(name, "Expect"):
 			return dr, false
+		case equalFold(name, "Upgrade"):
+			dr.upgrade = true
 		case equalFold(name, "Connection"):
 			for tok := range strings.SplitSeq(string(value), ",") {
 				if strings.EqualFold(strings.TrimSpace(tok), "close") {

@@ -485,6 +485,106 @@ func TestServeTimeouts(t *testing.T) {
 	closedWithin(kept, 300*time.Millisecond, 3*time.Second)
 }
 
+// A kept-alive connection's idle deadline does not bound a request body or
+// a long poll: with no ReadTimeout neither has a deadline, as in net/http.
+func TestServeIdleDeadlineSparesBodyAndPoll(t *testing.T) {
+	e := newDirectEnvWith(t, Config{}, func(hs *http.Server) { hs.IdleTimeout = 300 * time.Millisecond })
+	c := e.dial(t)
+	sid := c.openSession()
+	target := "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	c.send("POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n4hel")
+	time.Sleep(700 * time.Millisecond) // past the idle deadline armed before the POST
+	c.send("lo")
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("slow POST body: %d %q", resp.StatusCode, body)
+	}
+	c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4hello" {
+		t.Fatalf("poll: %d %q", resp.StatusCode, body)
+	}
+	c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(700 * time.Millisecond) // a poll waiting past the idle deadline
+	if err := e.srv.Session(sid).Send(NewMessage([]byte("late"), false)); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4late" {
+		t.Fatalf("late poll: %d %q", resp.StatusCode, body)
+	}
+	if n := e.netHTTP.Load(); n != 0 {
+		t.Errorf("%d requests went through net/http, want 0", n)
+	}
+}
+
+// forwardRecorder is a SessionForwarder that answers 200 with a request
+// header's value.
+type forwardRecorder struct{ header string }
+
+func (f forwardRecorder) ForwardSession(w http.ResponseWriter, r *http.Request, sid string) bool {
+	io.WriteString(w, "forwarded "+r.Header.Get(f.header))
+	return true
+}
+
+// A long poll is parsed without its header map (nothing reads it), but a
+// request that goes on to the Forwarder (its session expired between the
+// lookup and the handler) carries its headers.
+func TestServeForwardedPollKeepsHeaders(t *testing.T) {
+	e := newDirectEnvWith(t, Config{Forwarder: forwardRecorder{"X-Probe"}}, nil)
+	c := e.dial(t)
+	sid := c.openSession()
+	s := e.srv.Session(sid)
+	s.mu.Lock()
+	s.pongDeadline = time.Now().Add(-time.Second) // expired: the pong is late
+	s.mu.Unlock()
+	c.send("GET /engine.io/?EIO=4&transport=polling&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nX-Probe: kept\r\n\r\n")
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "forwarded kept" {
+		t.Fatalf("forwarded poll: %d %q, want the Forwarder's answer with the header", resp.StatusCode, body)
+	}
+	if n := e.netHTTP.Load(); n != 0 {
+		t.Errorf("%d requests went through net/http, want 0 (served directly)", n)
+	}
+}
+
+// A long poll's header map is left empty (nothing reads it), with no
+// line of the connection's previous request left in it; filled on demand,
+// it has the poll's own lines.
+func TestServePollHeaderFilledOnDemand(t *testing.T) {
+	e := newDirectEnv(t)
+	c := e.dial(t)
+	sid := c.openSession()
+	s := e.srv.Session(sid)
+	target := "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	c.send("POST " + target + " HTTP/1.1\r\nHost: x\r\nX-Probe: post\r\nContent-Length: 6\r\n\r\n4hello")
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4hello" {
+		t.Fatalf("poll: %d %q", resp.StatusCode, body)
+	}
+	c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\nX-Probe: get\r\n\r\n")
+	eventually(t, 2*time.Second, func() bool { return pollPending(s) })
+	// The GET's goroutine waits in awaitPoll; it set these before it
+	// registered the poll under the session's lock.
+	s.mu.Lock()
+	d := s.pollConn
+	n, unfilled := len(d.req.Header), d.headerUnfill
+	if unfilled {
+		d.fillHeader()
+	}
+	got := d.req.Header.Get("X-Probe")
+	s.mu.Unlock()
+	if n != 0 || !unfilled {
+		t.Errorf("waiting poll: %d header keys, unfilled %v; want an empty map left to fill", n, unfilled)
+	}
+	if got != "get" {
+		t.Errorf("filled header X-Probe = %q, want the poll's own %q", got, "get")
+	}
+	s.Send(NewMessage([]byte("x"), false))
+	if resp, body := c.response(); resp.StatusCode != 200 || body != "4x" {
+		t.Fatalf("poll: %d %q", resp.StatusCode, body)
+	}
+}
+
 // A direct response's write deadline does not outlive it: a request
 // handed to net/http later on the same connection (net/http with no
 // WriteTimeout sets none) is answered.

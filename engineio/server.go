@@ -215,6 +215,9 @@ func (srv *Server) serveHTTP(w http.ResponseWriter, r *http.Request, known *Sess
 		s = nil
 	}
 	if s == nil {
+		if dr, ok := w.(*directResponse); ok {
+			dr.d.fillHeader() // the request may travel on, headers and all
+		}
 		if f := srv.cfg.Forwarder; f != nil && f.ForwardSession(w, r, sid) {
 			return
 		}
