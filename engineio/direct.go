@@ -256,8 +256,7 @@ type directConn struct {
 	values []string      // the header values, one array
 	// A session's plain long poll reads no header, so its request's
 	// header map is filled only when asked (fillHeader).
-	headerBlock  string // the request's header block, while unfilled
-	headerUnfill bool   // header is empty, and headerBlock and fields are its lines
+	unfilledHead string // set while header is left empty: the block whose lines (fields) it lacks
 	headerDirty  bool   // header holds an earlier request's lines
 	resp         directResponse
 	body         directBody
@@ -465,13 +464,13 @@ func (d *directConn) parse(head []byte) (req *http.Request, closeAfter, direct b
 		clear(h)
 		d.headerDirty = false
 	}
-	d.headerUnfill, d.headerBlock = false, ""
+	d.unfilledHead = ""
 	switch {
 	case sid != "" && dr.method == http.MethodGet && !dr.upgrade && len(srv.cfg.CORS.AllowedOrigins) == 0:
 		// A long poll, served without reading a header: the map's clear
 		// and an insert per header line are saved (docs/performance-work.md
 		// §12). What might read them calls fillHeader.
-		d.headerBlock, d.headerUnfill = block, true
+		d.unfilledHead = block
 	default:
 		fillHeader(h, values, block, dr.fields)
 		d.headerDirty = sid != ""
@@ -529,9 +528,9 @@ func fillHeader(h http.Header, values []string, block string, fields []directFie
 // fillHeader fills the header map of the request being served if parse
 // left it empty.
 func (d *directConn) fillHeader() {
-	if d.headerUnfill {
-		fillHeader(d.header, d.values[:len(d.fields)], d.headerBlock, d.fields)
-		d.headerUnfill, d.headerDirty, d.headerBlock = false, true, ""
+	if d.unfilledHead != "" {
+		fillHeader(d.header, d.values[:len(d.fields)], d.unfilledHead, d.fields)
+		d.unfilledHead, d.headerDirty = "", true
 	}
 }
 

@@ -567,7 +567,7 @@ func TestServePollHeaderFilledOnDemand(t *testing.T) {
 	// registered the poll under the session's lock.
 	s.mu.Lock()
 	d := s.pollConn
-	n, unfilled := len(d.req.Header), d.headerUnfill
+	n, unfilled := len(d.req.Header), d.unfilledHead != ""
 	if unfilled {
 		d.fillHeader()
 	}
