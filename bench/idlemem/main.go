@@ -37,7 +37,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -49,6 +48,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/herald-rt/herald/bench/internal/child"
 )
 
 type options struct {
@@ -135,14 +136,14 @@ func main() {
 	err := benchmark(ctx, o)
 	stop()
 	cancel()
-	killAll()
+	child.StopAll()
 	if err != nil {
 		fatalf("%v", err)
 	}
 }
 
 func fatalf(format string, args ...any) {
-	killAll()
+	child.StopAll()
 	fmt.Fprintf(os.Stderr, "idlemem: "+format+"\n", args...)
 	os.Exit(1)
 }
@@ -172,7 +173,7 @@ type environment struct {
 }
 
 func benchmark(ctx context.Context, o *options) error {
-	root, err := runCmd(ctx, ".", time.Minute, "go", "env", "GOMOD")
+	root, err := child.Run(ctx, ".", nil, time.Minute, "go", "env", "GOMOD")
 	if err != nil || root == "" || root == os.DevNull {
 		return fmt.Errorf("run idlemem from inside the herald module: %v", err)
 	}
@@ -193,7 +194,7 @@ func benchmark(ctx context.Context, o *options) error {
 		for _, pkg := range []string{"interop/testserver", "bench/loadgen"} {
 			out := filepath.Join(bin, filepath.Base(pkg))
 			logf("go build -o %s ./%s", out, pkg)
-			if _, err := runCmd(ctx, o.root, 5*time.Minute, "go", "build", "-o", out, "./"+pkg); err != nil {
+			if _, err := child.Run(ctx, o.root, nil, 5*time.Minute, "go", "build", "-o", out, "./"+pkg); err != nil {
 				return err
 			}
 		}
@@ -220,7 +221,7 @@ func benchmark(ctx context.Context, o *options) error {
 			logf("run %d/%d: %s, n=%d", r+1, o.runs, t, o.n)
 			m := measure(ctx, o, bin, t, r)
 			all = append(all, m)
-			killAll()
+			child.StopAll()
 			for _, w := range m.Warnings {
 				logf("run %d %s: warning: %s", r+1, t, w)
 			}
@@ -281,9 +282,9 @@ func probeEnvironment(ctx context.Context, o *options) environment {
 		env.Kernel = strings.TrimSpace(string(b))
 	}
 	env.MemTotal = fmt.Sprintf("%.1f GiB", float64(meminfo("MemTotal"))/(1<<20))
-	env.Go, _ = runCmd(ctx, o.root, time.Minute, "go", "version")
-	env.Node, _ = runCmd(ctx, o.root, time.Minute, "node", "--version")
-	env.Commit, _ = runCmd(ctx, o.root, time.Minute, "git", "rev-parse", "--short", "HEAD")
+	env.Go, _ = child.Run(ctx, o.root, nil, time.Minute, "go", "version")
+	env.Node, _ = child.Run(ctx, o.root, nil, time.Minute, "node", "--version")
+	env.Commit, _ = child.Run(ctx, o.root, nil, time.Minute, "git", "rev-parse", "--short", "HEAD")
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
 		env.NoFile = fmt.Sprintf("%d/%d", rl.Cur, rl.Max)
@@ -306,7 +307,7 @@ func pkgVersion(dir string) string {
 }
 
 func ensureNode(ctx context.Context, o *options) error {
-	if _, err := runCmd(ctx, o.root, time.Minute, "node", "--version"); err != nil {
+	if _, err := child.Run(ctx, o.root, nil, time.Minute, "node", "--version"); err != nil {
 		return fmt.Errorf("node not found: %v", err)
 	}
 	dir := filepath.Join(o.root, "bench", "node")
@@ -317,7 +318,7 @@ func ensureNode(ctx context.Context, o *options) error {
 		return errors.New("bench/node/node_modules is missing (run `npm ci` in bench/node)")
 	}
 	logf("npm ci in %s", dir)
-	_, err := runCmd(ctx, dir, 3*time.Minute, "npm", "ci", "--no-audit", "--no-fund")
+	_, err := child.Run(ctx, dir, nil, 3*time.Minute, "npm", "ci", "--no-audit", "--no-fund")
 	return err
 }
 
@@ -469,7 +470,7 @@ type loadgenEvent struct {
 }
 
 type loadgen struct {
-	p      *proc
+	p      *child.Proc
 	events chan loadgenEvent
 }
 
@@ -483,19 +484,21 @@ func startLoadgen(o *options, bin, name, url, mode string, n int, src string, ho
 	} else {
 		argv = append(argv, "-progress", "2s")
 	}
-	p, err := startProc(name, o.root, nil, o.clientCPU, argv, func(l string) {
-		var ev loadgenEvent
-		if json.Unmarshal([]byte(l), &ev) == nil && ev.Event != "" {
-			select {
-			case lg.events <- ev:
-			default:
+	p, err := child.Start(child.Options{Name: name, Dir: o.root, CPU: o.clientCPU, Argv: argv,
+		Stdout: func(l string) {
+			var ev loadgenEvent
+			if json.Unmarshal([]byte(l), &ev) == nil && ev.Event != "" {
+				select {
+				case lg.events <- ev:
+				default:
+				}
 			}
-		}
-	}, func(l string) {
-		if !quiet {
-			fmt.Fprintln(os.Stderr, "  "+l)
-		}
-	})
+		},
+		Stderr: func(l string) {
+			if !quiet {
+				fmt.Fprintln(os.Stderr, "  "+l)
+			}
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -513,7 +516,7 @@ func (lg *loadgen) await(ctx context.Context, kind string, timeout time.Duration
 			if ev.Event == kind {
 				return ev, nil
 			}
-		case <-lg.p.done:
+		case <-lg.p.Done():
 			// Drain what it printed before exiting.
 			for {
 				select {
@@ -522,42 +525,15 @@ func (lg *loadgen) await(ctx context.Context, kind string, timeout time.Duration
 						return ev, nil
 					}
 				default:
-					return loadgenEvent{}, fmt.Errorf("%s exited (%v) before %q: %s", lg.p.name, lg.p.err, kind, lg.p.stderrTail())
+					return loadgenEvent{}, fmt.Errorf("%s exited (%v) before %q: %s", lg.p.Name, lg.p.Err(), kind, lg.p.StderrTail())
 				}
 			}
 		case <-t.C:
-			return loadgenEvent{}, fmt.Errorf("%s: no %q within %s", lg.p.name, kind, timeout)
+			return loadgenEvent{}, fmt.Errorf("%s: no %q within %s", lg.p.Name, kind, timeout)
 		case <-ctx.Done():
 			return loadgenEvent{}, ctx.Err()
 		}
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitListening(ctx context.Context, addr string, p *proc, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			return fmt.Errorf("%s exited: %v\n%s", p.name, p.err, p.stderrTail())
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if !sleep(ctx, 50*time.Millisecond) {
-			return ctx.Err()
-		}
-	}
-	return fmt.Errorf("%s: not listening on %s after %s", p.name, addr, timeout)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -601,7 +577,7 @@ func measure(ctx context.Context, o *options, bin, target string, run int) *meas
 }
 
 func measureInto(ctx context.Context, o *options, bin, target string, run int, m *measurement) error {
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return err
 	}
@@ -621,13 +597,14 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 			"--ping-timeout", strconv.FormatInt(o.pingTimeout.Milliseconds(), 10),
 			"--exit-on-stdin-eof", "--max-lifetime", strconv.Itoa(int(o.runTimeout.Seconds()) + 60)}
 	}
-	srv, err := startProc(target, o.root, env, o.serverCPU, argv, st.onStdout, st.onStderr)
+	srv, err := child.Start(child.Options{Name: target, Dir: o.root, Env: env, CPU: o.serverCPU, Argv: argv,
+		Stdout: st.onStdout, Stderr: st.onStderr})
 	if err != nil {
 		return err
 	}
-	defer srv.stop(3 * time.Second)
-	m.ServerPID = srv.pid
-	if err := waitListening(ctx, addr, srv, 20*time.Second); err != nil {
+	defer srv.Stop(3 * time.Second)
+	m.ServerPID = srv.Pid
+	if err := child.WaitListening(ctx, addr, srv, 20*time.Second); err != nil {
 		return err
 	}
 	url := "ws://" + addr
@@ -639,7 +616,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 			return err
 		}
 		ev, err := wu.await(ctx, "final", time.Minute)
-		wu.p.stop(time.Second)
+		wu.p.Stop(time.Second)
 		if err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
@@ -653,7 +630,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 
 	// RSS at 0 connections.
 	slab0 := meminfo("Slab")
-	if m.RSS0KB, m.RSS0Samples, err = sampleRSS(ctx, o, srv.pid); err != nil {
+	if m.RSS0KB, m.RSS0Samples, err = sampleRSS(ctx, o, srv.Pid); err != nil {
 		return err
 	}
 	if isGo {
@@ -669,7 +646,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 		if !sleep(ctx, time.Second) {
 			return ctx.Err()
 		}
-		if m.RSS0GCKB, _, err = sampleRSS(ctx, o, srv.pid); err != nil {
+		if m.RSS0GCKB, _, err = sampleRSS(ctx, o, srv.Pid); err != nil {
 			return err
 		}
 	}
@@ -679,7 +656,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 	var lgs []*loadgen
 	defer func() {
 		for _, lg := range lgs {
-			lg.p.stop(5 * time.Second)
+			lg.p.Stop(5 * time.Second)
 		}
 	}()
 	hold := o.runTimeout + time.Minute // idlemem ends the hold itself
@@ -708,7 +685,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 		m.ConnectS = math.Max(m.ConnectS, ev.ConnectS)
 		m.ConnectP99Ms = math.Max(m.ConnectP99Ms, ev.ConnectP99)
 		if ev.Failed > 0 {
-			return fmt.Errorf("%s: %d connections failed: %v", lg.p.name, ev.Failed, ev.Errors)
+			return fmt.Errorf("%s: %d connections failed: %v", lg.p.Name, ev.Failed, ev.Errors)
 		}
 	}
 	readyAt := time.Now()
@@ -717,7 +694,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 	}
 
 	// RSS at N connections.
-	if m.RSSNKB, m.RSSNSamples, err = sampleRSS(ctx, o, srv.pid); err != nil {
+	if m.RSSNKB, m.RSSNSamples, err = sampleRSS(ctx, o, srv.Pid); err != nil {
 		return err
 	}
 	m.SlabKBPerConn = float64(meminfo("Slab")-slab0) / float64(o.n)
@@ -745,7 +722,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 				if !sleep(ctx, time.Second) {
 					return ctx.Err()
 				}
-				if m.RSSNGCKB, _, err = sampleRSS(ctx, o, srv.pid); err != nil {
+				if m.RSSNGCKB, _, err = sampleRSS(ctx, o, srv.Pid); err != nil {
 					return err
 				}
 				// Go has no "after GC" baseline at 0 connections that we can
@@ -769,7 +746,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 		if !sleep(ctx, time.Second) {
 			return ctx.Err()
 		}
-		if m.RSSNGCKB, _, err = sampleRSS(ctx, o, srv.pid); err != nil {
+		if m.RSSNGCKB, _, err = sampleRSS(ctx, o, srv.Pid); err != nil {
 			return err
 		}
 		m.KBPerConnGC = float64(m.RSSNGCKB-m.RSS0GCKB) / float64(o.n)
@@ -777,7 +754,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 
 	// Every connection must still be open.
 	for _, lg := range lgs {
-		if err := lg.p.signal(syscall.SIGUSR1); err != nil {
+		if err := lg.p.Signal(syscall.SIGUSR1); err != nil {
 			return err
 		}
 		ev, err := lg.await(ctx, "status", 10*time.Second)
@@ -787,7 +764,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 		m.Dropped += ev.Dropped
 		m.PingsAnswered += ev.Pings
 		if ev.Dropped > 0 || ev.Open != int64(ev.N) {
-			return fmt.Errorf("%s: %d of %d open, %d dropped: %v", lg.p.name, ev.Open, ev.N, ev.Dropped, ev.DropErrors)
+			return fmt.Errorf("%s: %d of %d open, %d dropped: %v", lg.p.Name, ev.Open, ev.N, ev.Dropped, ev.DropErrors)
 		}
 	}
 
@@ -796,13 +773,13 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 		st.mu.Lock()
 		st.quitSent = true
 		st.mu.Unlock()
-		if err := srv.signal(syscall.SIGQUIT); err != nil {
+		if err := srv.Signal(syscall.SIGQUIT); err != nil {
 			return err
 		}
 		// The dump of 10k+ goroutines takes a while on a busy single CPU. A
 		// missing count only leaves that column empty.
 		select {
-		case <-srv.done:
+		case <-srv.Done():
 			st.mu.Lock()
 			m.Goroutines = st.goroutines
 			st.mu.Unlock()
@@ -816,7 +793,7 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 
 	// End the load generators and collect their final figures.
 	for _, lg := range lgs {
-		lg.p.signal(syscall.SIGTERM)
+		lg.p.Signal(syscall.SIGTERM)
 	}
 	for _, lg := range lgs {
 		ev, err := lg.await(ctx, "final", 20*time.Second)
@@ -829,8 +806,8 @@ func measureInto(ctx context.Context, o *options, bin, target string, run int, m
 }
 
 // nodeGC asks the Node server to gc() and report process.memoryUsage().
-func nodeGC(ctx context.Context, srv *proc, st *serverState) (map[string]any, error) {
-	if err := srv.signal(syscall.SIGUSR2); err != nil {
+func nodeGC(ctx context.Context, srv *child.Proc, st *serverState) (map[string]any, error) {
+	if err := srv.Signal(syscall.SIGUSR2); err != nil {
 		return nil, err
 	}
 	select {

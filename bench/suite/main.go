@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/herald-rt/herald/bench/internal/child"
 )
 
 // options of one orchestrator run. The zero value is not used: main fills
@@ -127,7 +129,7 @@ func main() {
 	code, err := benchmark(ctx, o)
 	stop()
 	cancel()
-	killAll()
+	child.StopAll()
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -145,7 +147,7 @@ func splitList(s string) []string {
 }
 
 func fatalf(format string, args ...any) {
-	killAll()
+	child.StopAll()
 	fmt.Fprintf(os.Stderr, "suite: "+format+"\n", args...)
 	os.Exit(2)
 }
@@ -179,7 +181,7 @@ type environment struct {
 func benchmark(ctx context.Context, o *options) (int, error) {
 	start := time.Now()
 	var err error
-	if o.root, err = runCmd(ctx, ".", nil, time.Minute, "go", "env", "GOMOD"); err != nil {
+	if o.root, err = child.Run(ctx, ".", nil, time.Minute, "go", "env", "GOMOD"); err != nil {
 		return 2, err
 	}
 	o.root = filepath.Dir(o.root)
@@ -195,14 +197,14 @@ func benchmark(ctx context.Context, o *options) (int, error) {
 		o.bin = dir
 		for _, pkg := range []string{"interop/testserver", "bench/loadgen", "bench/idlemem", "bench/profserver"} {
 			logf("go build ./%s", pkg)
-			if _, err := runCmd(ctx, o.root, nil, 5*time.Minute, "go", "build", "-o", filepath.Join(dir, filepath.Base(pkg)), "./"+pkg); err != nil {
+			if _, err := child.Run(ctx, o.root, nil, 5*time.Minute, "go", "build", "-o", filepath.Join(dir, filepath.Base(pkg)), "./"+pkg); err != nil {
 				return 2, err
 			}
 		}
 	}
 	if _, err := os.Stat(filepath.Join(o.root, "bench/node/node_modules/@socket.io/redis-adapter")); err != nil {
 		logf("npm ci in bench/node")
-		if _, err := runCmd(ctx, filepath.Join(o.root, "bench/node"), nil, 5*time.Minute, "npm", "ci", "--no-audit", "--no-fund"); err != nil {
+		if _, err := child.Run(ctx, filepath.Join(o.root, "bench/node"), nil, 5*time.Minute, "npm", "ci", "--no-audit", "--no-fund"); err != nil {
 			return 2, err
 		}
 	}
@@ -273,7 +275,7 @@ func probeEnvironment(ctx context.Context, o *options) environment {
 	if e.Command == "" {
 		e.Command = strings.Join(os.Args, " ")
 	}
-	e.Kernel, _ = runCmd(ctx, ".", nil, 10*time.Second, "uname", "-r")
+	e.Kernel, _ = child.Run(ctx, ".", nil, 10*time.Second, "uname", "-r")
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "model name"); ok {
@@ -285,13 +287,13 @@ func probeEnvironment(ctx context.Context, o *options) environment {
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		e.MemTotal = strings.TrimSpace(strings.TrimPrefix(strings.Split(string(b), "\n")[0], "MemTotal:"))
 	}
-	e.Node, _ = runCmd(ctx, ".", nil, 10*time.Second, "node", "--version")
-	e.Redis, _ = runCmd(ctx, ".", nil, 10*time.Second, "redis-server", "--version")
-	e.Commit, _ = runCmd(ctx, o.root, nil, 10*time.Second, "git", "rev-parse", "--short", "HEAD")
-	if st, _ := runCmd(ctx, o.root, nil, 10*time.Second, "git", "status", "--porcelain", "--untracked-files=no"); st != "" {
+	e.Node, _ = child.Run(ctx, ".", nil, 10*time.Second, "node", "--version")
+	e.Redis, _ = child.Run(ctx, ".", nil, 10*time.Second, "redis-server", "--version")
+	e.Commit, _ = child.Run(ctx, o.root, nil, 10*time.Second, "git", "rev-parse", "--short", "HEAD")
+	if st, _ := child.Run(ctx, o.root, nil, 10*time.Second, "git", "status", "--porcelain", "--untracked-files=no"); st != "" {
 		e.Commit += " (+ uncommitted changes)"
 	}
-	e.NoFile, _ = runCmd(ctx, ".", nil, 10*time.Second, "sh", "-c", "ulimit -n")
+	e.NoFile, _ = child.Run(ctx, ".", nil, 10*time.Second, "sh", "-c", "ulimit -n")
 	e.SocketIO = pkgVersion(o.root, "socket.io")
 	e.WS = pkgVersion(o.root, "ws")
 	e.Adapter = pkgVersion(o.root, "@socket.io/redis-adapter")

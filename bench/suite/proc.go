@@ -1,120 +1,56 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/herald-rt/herald/bench/internal/child"
 )
 
-// procs is every child process this orchestrator started; killAll stops them.
-var procs struct {
-	mu  sync.Mutex
-	all []*proc
-}
-
-// proc is a child in its own process group, with a parent-death signal so
-// it cannot outlive the orchestrator.
+// proc is a load generator, server or Redis, with the JSON lines of its
+// stdout: the load generators' events ("ready", "phase", ...).
 type proc struct {
-	name  string
-	cmd   *exec.Cmd
-	pid   int
-	stdin io.WriteCloser
-	lines chan map[string]any // JSON lines from stdout
-	done  chan struct{}
-
-	tailMu sync.Mutex
-	tail   []string
+	*child.Proc
+	lines chan map[string]any // closed once the child has exited
 }
 
 // startProc starts argv pinned to cpu with taskset (if cpu != "").
 func startProc(name, dir string, env []string, cpu string, argv []string) (*proc, error) {
-	if cpu != "" {
-		argv = append([]string{"taskset", "-c", cpu}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = 3 * time.Second
-	p := &proc{name: name, cmd: cmd, lines: make(chan map[string]any, 64), done: make(chan struct{})}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	p.pid = cmd.Process.Pid
-	procs.mu.Lock()
-	procs.all = append(procs.all, p)
-	procs.mu.Unlock()
-	var readers sync.WaitGroup
-	readers.Add(2)
-	go func() {
-		defer readers.Done()
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
+	lines := make(chan map[string]any, 64)
+	c, err := child.Start(child.Options{Name: name, Dir: dir, Env: env, CPU: cpu, Argv: argv,
+		Stdout: func(l string) {
 			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				p.lines <- m
+			if json.Unmarshal([]byte(l), &m) == nil {
+				lines <- m
 			}
-		}
-	}()
-	go func() {
-		defer readers.Done()
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.tailMu.Lock()
-			if len(p.tail) >= 15 {
-				p.tail = p.tail[1:]
-			}
-			p.tail = append(p.tail, sc.Text())
-			p.tailMu.Unlock()
+		},
+		Stderr: func(l string) {
 			if verbose {
-				fmt.Fprintf(os.Stderr, "  [%s] %s\n", name, sc.Text())
+				fmt.Fprintf(os.Stderr, "  [%s] %s\n", name, l)
 			}
-		}
-	}()
+		}})
+	if err != nil {
+		return nil, err
+	}
 	go func() {
-		readers.Wait()
-		cmd.Wait()
-		close(p.lines)
-		close(p.done)
+		<-c.Done() // no more Stdout calls after it
+		close(lines)
 	}()
-	return p, nil
+	return &proc{Proc: c, lines: lines}, nil
 }
 
 var verbose bool
 
-func (p *proc) stderrTail() string {
-	p.tailMu.Lock()
-	defer p.tailMu.Unlock()
-	return strings.Join(p.tail, "\n")
-}
-
 // send writes one JSON command line to the child's stdin.
 func (p *proc) send(v any) error {
 	b, _ := json.Marshal(v)
-	_, err := p.stdin.Write(append(b, '\n'))
+	_, err := p.Stdin.Write(append(b, '\n'))
 	return err
 }
 
@@ -126,82 +62,17 @@ func (p *proc) await(ctx context.Context, event string, timeout time.Duration) (
 		select {
 		case m, ok := <-p.lines:
 			if !ok {
-				return nil, fmt.Errorf("%s exited while waiting for %q: %s", p.name, event, p.stderrTail())
+				return nil, fmt.Errorf("%s exited while waiting for %q: %s", p.Name, event, p.StderrTail())
 			}
 			if m["event"] == event {
 				return m, nil
 			}
 		case <-t.C:
-			return nil, fmt.Errorf("%s: no %q within %s: %s", p.name, event, timeout, p.stderrTail())
+			return nil, fmt.Errorf("%s: no %q within %s: %s", p.Name, event, timeout, p.StderrTail())
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-}
-
-// stop sends SIGTERM to the group, then SIGKILL after grace.
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-	default:
-		syscall.Kill(-p.pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(grace):
-		}
-	}
-	syscall.Kill(-p.pid, syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-	}
-}
-
-// kill stops the process at once (a crash, for the reconnect storm).
-func (p *proc) kill() {
-	syscall.Kill(-p.pid, syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-	}
-}
-
-func killAll() {
-	procs.mu.Lock()
-	all := procs.all
-	procs.all = nil
-	procs.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range all {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.stop(2 * time.Second) }()
-	}
-	wg.Wait()
-}
-
-// runCmd runs a short command (build, version probe) with a timeout.
-func runCmd(ctx context.Context, dir string, env []string, timeout time.Duration, argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, lastLines(string(out), 30))
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 // cpuTicks is utime+stime of pid (all threads) in clock ticks (USER_HZ=100).
@@ -368,34 +239,4 @@ func loadavg() string {
 		return strings.Join(f[:3], " ")
 	}
 	return ""
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitListening polls until addr accepts TCP connections.
-func waitListening(ctx context.Context, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not listening after %s: %v", addr, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-rt/herald/bench/internal/child"
 )
 
 // metricDef describes one figure of the table.
@@ -545,7 +547,7 @@ func allocBenchmarks(ctx context.Context, o *options) []allocResult {
 		benchtime = "200x"
 	}
 	pkgs := []string{".", "./engineio", "./parser"}
-	out, err := runCmd(ctx, o.root, nil, 5*time.Minute, append([]string{"go", "test", "-run", "^$",
+	out, err := child.Run(ctx, o.root, nil, 5*time.Minute, append([]string{"go", "test", "-run", "^$",
 		"-bench", "Broadcast|Fanout|FanOut|Emit|Encode|Decode|Handshake|Connect|Send|Frame|Poll|Payload", "-benchmem", "-benchtime", benchtime}, pkgs...)...)
 	if err != nil {
 		logf("  go test -bench: %v", err)
@@ -599,10 +601,10 @@ func forwarding(ctx context.Context, o *options) json.RawMessage {
 	if o.quick {
 		timeout = time.Minute
 	}
-	out, err := runCmd(ctx, o.root, env, timeout, argv...)
+	out, err := child.Run(ctx, o.root, env, timeout, argv...)
 	if err != nil {
 		logf("  forwarding: %v", err)
-		b, _ := json.Marshal(map[string]string{"error": lastLines(err.Error(), 5)})
+		b, _ := json.Marshal(map[string]string{"error": child.LastLines(err.Error(), 5)})
 		return b
 	}
 	lines := strings.Split(out, "\n")

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/herald-rt/herald/bench/internal/child"
 )
 
 // metrics are one measurement's figures, by key (see metricDefs).
@@ -105,7 +107,7 @@ func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, er
 		if redis, err = startRedis(ctx, o); err != nil {
 			return sr, err
 		}
-		defer redis.p.stop(2 * time.Second)
+		defer redis.p.Stop(2 * time.Second)
 	}
 	var errs []string
 	for run := 0; run < o.runs; run++ {
@@ -132,7 +134,7 @@ func runScenario(ctx context.Context, o *options, s string) (*scenarioResult, er
 				m, err = runS6(ctx, o, sz, peer)
 			}
 			cpu1, _ := readCPUTimes()
-			killAll() // nothing from this measurement survives into the next
+			child.StopAll() // nothing from this measurement survives into the next
 			if err != nil {
 				logf("  %s run %d %s: %v", s, run+1, peer, err)
 				errs = append(errs, fmt.Sprintf("run %d %s: %v", run+1, peer, err))
@@ -189,7 +191,7 @@ type server struct {
 func startServer(ctx context.Context, o *options, peer string, port int, adapter, redisURL string) (*server, error) {
 	var err error
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = child.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -219,9 +221,9 @@ func startServer(ctx context.Context, o *options, peer string, port int, adapter
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListening(ctx, addr, 30*time.Second); err != nil {
-		p.stop(time.Second)
-		return nil, fmt.Errorf("%v: %s", err, p.stderrTail())
+	if err := child.WaitListening(ctx, addr, p.Proc, 30*time.Second); err != nil {
+		p.Stop(time.Second)
+		return nil, err
 	}
 	return &server{p: p, url: "http://" + addr, addr: addr}, nil
 }
@@ -232,7 +234,7 @@ type redisServer struct {
 }
 
 func startRedis(ctx context.Context, o *options) (*redisServer, error) {
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -242,19 +244,11 @@ func startRedis(ctx context.Context, o *options) (*redisServer, error) {
 		return nil, fmt.Errorf("redis-server (apt install redis-server): %w", err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := waitListening(ctx, addr, 20*time.Second); err != nil {
-		p.stop(time.Second)
+	if err := child.WaitListening(ctx, addr, p.Proc, 20*time.Second); err != nil {
+		p.Stop(time.Second)
 		return nil, err
 	}
-	// Not tracked in procs: it lives for the whole scenario.
-	procs.mu.Lock()
-	for i, q := range procs.all {
-		if q == p {
-			procs.all = append(procs.all[:i], procs.all[i+1:]...)
-			break
-		}
-	}
-	procs.mu.Unlock()
+	p.Untrack() // it lives for the whole scenario, across the measurements' StopAll
 	return &redisServer{p: p, url: "redis://" + addr}, nil
 }
 
@@ -325,7 +319,7 @@ func startClients(ctx context.Context, o *options, cs clientSpec) ([]*proc, erro
 			return nil, err
 		}
 		if got := num(m["connected"]); int(got) != counts[i] {
-			return nil, fmt.Errorf("%s connected %d of %d (failed %v): %s", p.name, int(got), counts[i], m["failed"], p.stderrTail())
+			return nil, fmt.Errorf("%s connected %d of %d (failed %v): %s", p.Name, int(got), counts[i], m["failed"], p.StderrTail())
 		}
 	}
 	return kids, nil
@@ -429,7 +423,7 @@ func profileNext(o *options, peer string, srv *server, label string) {
 	if o.profile == "" || peer != "herald" {
 		return
 	}
-	profiling.dir, profiling.bin, profiling.pid = o.profile, filepath.Join(o.bin, "profserver"), srv.p.pid
+	profiling.dir, profiling.bin, profiling.pid = o.profile, filepath.Join(o.bin, "profserver"), srv.p.Pid
 	profiling.label = fmt.Sprintf("%s-%d", label, time.Now().Unix())
 }
 
@@ -445,7 +439,7 @@ func collectProfile(ctx context.Context, dir, bin string, pid int, label string)
 			if os.Rename(matches[0], dst) != nil {
 				return
 			}
-			out, err := runCmd(ctx, dir, nil, time.Minute, "go", "tool", "pprof", "-top", "-nodecount=35", bin, dst)
+			out, err := child.Run(ctx, dir, nil, time.Minute, "go", "tool", "pprof", "-top", "-nodecount=35", bin, dst)
 			if err != nil {
 				out += "\n" + err.Error()
 			}
@@ -478,7 +472,7 @@ func runS1(ctx context.Context, o *options, sz sizes, sr *scenarioResult) error 
 			argv = append(argv, "-warmup", "50", "-settle", "1s", "-samples", "3", "-sample-interval", "200ms", "-goroutines=false")
 		}
 		logf("  %s", strings.Join(argv[1:], " "))
-		if _, err := runCmd(ctx, o.root, nil, 40*time.Minute, argv...); err != nil {
+		if _, err := child.Run(ctx, o.root, nil, 40*time.Minute, argv...); err != nil {
 			return err
 		}
 		b, err := os.ReadFile(out)
@@ -532,13 +526,13 @@ func runS2(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 	if err != nil {
 		return nil, err
 	}
-	pids := []int{srv.p.pid}
+	pids := []int{srv.p.Pid}
 	// Warm-up, discarded.
 	if _, err := runPhase(ctx, kids, pids, command{PubRate: sz.s2RateA, DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}); err != nil {
 		return nil, err
 	}
 	m := metrics{}
-	rss0 := rssKB(srv.p.pid)
+	rss0 := rssKB(srv.p.Pid)
 	for _, v := range []struct {
 		name string
 		rate float64
@@ -558,7 +552,7 @@ func runS2(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		m[v.name+"_loss"] = 1 - safeDiv(pr.inWin["news"], pr.sentPub*float64(sz.s2N))
 		m[v.name+"_drops"] = pr.drops
 	}
-	m["s2_rss_growth_mb"] = float64(rssKB(srv.p.pid)-rss0) / 1024
+	m["s2_rss_growth_mb"] = float64(rssKB(srv.p.Pid)-rss0) / 1024
 	return m, nil
 }
 
@@ -580,7 +574,7 @@ func runS3(ctx context.Context, o *options, sz sizes, peer string, sr *scenarioR
 	if err != nil {
 		return nil, err
 	}
-	pids := []int{srv.p.pid}
+	pids := []int{srv.p.Pid}
 	if _, err := runPhase(ctx, kids, pids, command{EchoRate: 500, DurMs: ms(sz.warm), DrainMs: ms(sz.drain), Pad: 8}); err != nil {
 		return nil, err
 	}
@@ -638,7 +632,7 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 				return nil, err
 			}
 			urls = append(urls, srv.url)
-			pids = append(pids, srv.p.pid)
+			pids = append(pids, srv.p.Pid)
 			if first == nil {
 				first = srv
 			}
@@ -683,20 +677,20 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 			defer rc.Close()
 			idle0, rcErr = rc.commandStats()
 		}
-		idleRate := redisIdleRate(ctx, redis.p.pid, s4RedisIdleWindow)
+		idleRate := redisIdleRate(ctx, redis.p.Pid, s4RedisIdleWindow)
 		if rcErr == nil {
 			idle1, rcErr = rc.commandStats()
 		}
 		if rcErr == nil {
 			stats0, rcErr = rc.commandStats()
 		}
-		redisCPU0, redisT0 := cpuSeconds([]int{redis.p.pid}), time.Now()
+		redisCPU0, redisT0 := cpuSeconds([]int{redis.p.Pid}), time.Now()
 		profileNext(o, peer, first, ad.name+"-node0")
 		high, err := runPhase(ctx, kids, pids, command{PubRate: sz.s4High, DurMs: ms(sz.window), DrainMs: ms(sz.drain), Pad: 8})
 		if err != nil {
 			return nil, err
 		}
-		redisCPU1, redisWall := cpuSeconds([]int{redis.p.pid}), time.Since(redisT0)
+		redisCPU1, redisWall := cpuSeconds([]int{redis.p.Pid}), time.Since(redisT0)
 		if rcErr == nil {
 			stats1, rcErr = rc.commandStats()
 		}
@@ -732,7 +726,7 @@ func runS4(ctx context.Context, o *options, sz sizes, peer string, redis *redisS
 		m[ad.name+"_bcast_rate"] = high.recv["news"] / high.wallS / float64(n)
 		m[ad.name+"_cpu_us"] = safeDiv(high.cpuS*1e6, high.recv["news"])
 		m[ad.name+"_loss_low"] = 1 - safeDiv(low.inWin["news"], low.sentPub*float64(n))
-		killAll()
+		child.StopAll()
 	}
 	return m, nil
 }
@@ -865,7 +859,7 @@ func runS5(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 	if err != nil {
 		return nil, err
 	}
-	pids := []int{srv.p.pid}
+	pids := []int{srv.p.Pid}
 	// Every client posts 1 message/s (echoed back to it) while the publisher
 	// steps the broadcast rate. At the low step every broadcast finds every
 	// poll waiting: one HTTP request cycle per message. The top step
@@ -918,17 +912,17 @@ func runS6(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		start := time.Now().Add(300 * time.Millisecond)
 		kids[0].send(command{Op: "churn", Start: start.UnixNano(), DurMs: ms(dur), Workers: sz.s6Workers})
 		time.Sleep(time.Until(start))
-		cpu0 := cpuSeconds([]int{srv.p.pid})
+		cpu0 := cpuSeconds([]int{srv.p.Pid})
 		profiled := i == 1 && o.profile != "" && peer == "herald"
 		if profiled {
-			syscall.Kill(srv.p.pid, syscall.SIGUSR1)
+			syscall.Kill(srv.p.Pid, syscall.SIGUSR1)
 		}
 		time.Sleep(time.Until(start.Add(dur)))
-		cpu1 := cpuSeconds([]int{srv.p.pid})
+		cpu1 := cpuSeconds([]int{srv.p.Pid})
 		if profiled {
-			syscall.Kill(srv.p.pid, syscall.SIGUSR2)
+			syscall.Kill(srv.p.Pid, syscall.SIGUSR2)
 			profileWG.Add(1)
-			go collectProfile(ctx, o.profile, filepath.Join(o.bin, "profserver"), srv.p.pid, fmt.Sprintf("s6-churn-%d", time.Now().Unix()))
+			go collectProfile(ctx, o.profile, filepath.Join(o.bin, "profserver"), srv.p.Pid, fmt.Sprintf("s6-churn-%d", time.Now().Unix()))
 		}
 		r, err := kids[0].await(ctx, "churn", dur+60*time.Second)
 		if err != nil {
@@ -948,7 +942,7 @@ func runS6(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		m["s6_hs_p99"] = h.quantileMs(0.99)
 		m["s6_hs_failed"] = num(r["failed"])
 	}
-	killAll()
+	child.StopAll()
 
 	// (b) storm: N connected clients, the server crashes (SIGKILL) and is
 	// restarted on the same port; every client reconnects at once.
@@ -965,7 +959,7 @@ func runS6(ctx context.Context, o *options, sz sizes, peer string) (metrics, err
 		k.send(command{Op: "storm"})
 	}
 	time.Sleep(200 * time.Millisecond)
-	srv.p.kill()
+	srv.p.Kill()
 	restart := time.Now()
 	srv, err = startServer(ctx, o, peer, port, "", "")
 	if err != nil {
