@@ -58,6 +58,9 @@ type clientState struct {
 	received [numKinds]atomic.Int64
 	inWin    [numKinds]atomic.Int64 // messages whose send time lies in the phase window
 	lat      [numKinds]hist
+	// sendLate is how late the phase's sends left against their schedule
+	// (µs): the load generator's own share of every latency it reports.
+	sendLate hist
 	// newsByNode splits the broadcast latency by server (S4: the
 	// publisher's node delivers locally, the others after the Redis hop).
 	newsByNode []hist
@@ -440,6 +443,7 @@ func (st *clientState) runPhase(c command) map[string]any {
 		st.lat[k].reset()
 		st.inWin[k].Store(0)
 	}
+	st.sendLate.reset()
 	st.winStart.Store(c.Start)
 	st.winEnd.Store(end.UnixNano())
 	time.Sleep(time.Until(start))
@@ -463,6 +467,7 @@ func (st *clientState) runPhase(c command) map[string]any {
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
+			st.sendLate.record(time.Since(due).Microseconds())
 			if send(due.UnixNano()) == nil {
 				sent.Add(1)
 			}
@@ -523,6 +528,7 @@ func (st *clientState) runPhase(c command) map[string]any {
 		}
 	}
 	out["recv"], out["in_win"], out["lat"], out["news_by_node"] = recv, win, lat, byNode
+	out["send_late"] = st.sendLate.snapshot()
 	return out
 }
 

@@ -47,6 +47,8 @@ var metricDefs = []metricDef{
 	{"s3_ack_max_rate", "S3 ack: highest rate with p99 ≤ 10 ms", "msg/s", true, false},
 	{"s3_ack_p99_5k", "S3 ack p99 at 5k msg/s", "ms", false, false},
 	{"s3_ack_p99_10k", "S3 ack p99 at 10k msg/s", "ms", false, false},
+	{"s3_echo_sendlate_p99_10k", "S3 echo at 10k msg/s: load generator's sends late against their schedule, p99 (informational)", "ms", false, false},
+	{"s3_ack_sendlate_p99_10k", "S3 ack at 10k msg/s: load generator's sends late against their schedule, p99 (informational)", "ms", false, false},
 	{"s4c_rate", "S4 classic Redis, 3 nodes: deliveries/s at high rate", "/s", true, true},
 	{"s4c_bcast_rate", "S4 classic: broadcasts/s delivered to every client", "/s", true, false},
 	{"s4c_p50", "S4 classic: latency p50 at low rate", "ms", false, false},
@@ -96,6 +98,12 @@ var metricDefs = []metricDef{
 	{"s4_steal_pct", "S4 host CPU steal during the runs (informational)", "%", false, false},
 	{"s5_steal_pct", "S5 host CPU steal during the runs (informational)", "%", false, false},
 	{"s6_steal_pct", "S6 host CPU steal during the runs (informational)", "%", false, false},
+}
+
+// harness reports whether d measures the host or the load generator rather
+// than the server: a ratio between the peers' runs would mean nothing.
+func (d metricDef) harness() bool {
+	return d.unit == "%" || strings.Contains(d.key, "_sendlate_")
 }
 
 func defOf(key string) (metricDef, bool) {
@@ -202,11 +210,11 @@ func (r *report) build(o *options) {
 		if !d.higherBetter {
 			adv = n.Median / h.Median
 		}
-		if h.Median <= 0 || n.Median <= 0 || d.unit == "%" {
+		if h.Median <= 0 || n.Median <= 0 || d.harness() {
 			// A ratio of a figure at or below zero means nothing (S4's
 			// Redis CPU with the idle baseline subtracted can be, for a
-			// peer that sends Redis little), nor one of the host's steal:
-			// no ratio.
+			// peer that sends Redis little), nor one of the host or the
+			// load generator: no ratio.
 			adv = math.NaN()
 		}
 		r.Rows = append(r.Rows, row{Key: d.key, Label: d.label, Unit: d.unit, Herald: h, Node: n, Advantage: adv})

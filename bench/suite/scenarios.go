@@ -339,6 +339,7 @@ type phaseResult struct {
 	cpuS     float64            // servers' CPU seconds during the window
 	wallS    float64
 	lat      map[string]sparseHist
+	sendLate sparseHist // how late the load generators' sends left (µs)
 	// newsByNode is the broadcast latency per server (index in the urls).
 	newsByNode []sparseHist
 	drops      float64
@@ -371,7 +372,7 @@ func runPhase(ctx context.Context, kids []*proc, pids []int, c command) (*phaseR
 		go collectProfile(ctx, profiling.dir, profiling.bin, profiling.pid, label)
 	}
 	pr := &phaseResult{recv: map[string]float64{}, inWin: map[string]float64{}, lat: map[string]sparseHist{},
-		cpuS: cpu1 - cpu0, wallS: dur.Seconds()}
+		sendLate: sparseHist{}, cpuS: cpu1 - cpu0, wallS: dur.Seconds()}
 	for _, k := range kids {
 		m, err := k.await(ctx, "phase", dur+time.Duration(c.DrainMs)*time.Millisecond+60*time.Second)
 		if err != nil {
@@ -385,6 +386,10 @@ func runPhase(ctx context.Context, kids []*proc, pids []int, c command) (*phaseR
 		}
 		for kind, v := range asMap(m["in_win"]) {
 			pr.inWin[kind] += num(v)
+		}
+		for b, cnt := range asMap(m["send_late"]) {
+			i, _ := strconv.Atoi(b)
+			pr.sendLate[i] += uint64(num(cnt))
 		}
 		nodes, _ := m["news_by_node"].([]any)
 		for i, v := range nodes {
@@ -603,6 +608,10 @@ func runS3(ctx context.Context, o *options, sz sizes, peer string, sr *scenarioR
 			}
 			if rate == 5000 || rate == 10000 {
 				m[fmt.Sprintf("s3_%s_p99_%dk", variant, int(rate/1000))] = pt.P99
+			}
+			if rate == 10000 {
+				// The load generator's own share of the latency above.
+				m["s3_"+variant+"_sendlate_p99_10k"] = pr.sendLate.quantileMs(0.99)
 			}
 			if rate == 1000 {
 				m["s3_"+variant+"_cpu_us"] = pt.CPUUs
