@@ -5,9 +5,7 @@ go 1.26
 require (
 	github.com/gobwas/ws v1.5.0
 	github.com/redis/rueidis v1.0.79
+	golang.org/x/sys v0.47.0
 )
 
-require (
-	github.com/gobwas/httphead v0.1.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
-)
+require github.com/gobwas/httphead v0.1.0 // indirect

@@ -446,6 +446,11 @@ func (st *clientState) runPhase(c command) map[string]any {
 	st.sendLate.reset()
 	st.winStart.Store(c.Start)
 	st.winEnd.Store(end.UnixNano())
+	if stop, err := startTimerPump(timerPumpInterval); err != nil {
+		fmt.Fprintf(os.Stderr, "timer pump: %v (sends may leave up to 1 ms late)\n", err)
+	} else {
+		defer stop()
+	}
 	time.Sleep(time.Until(start))
 	pw := startProfWindow("phase")
 	reads0 := loops.reads.Load()

@@ -297,3 +297,30 @@ func TestRedisCommandStatsExchange(t *testing.T) {
 		}
 	}
 }
+
+// TestTimerPump: the pump wakes (its timerfd reaches Go's poller) and stop
+// ends it.
+func TestTimerPump(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t0 := timerPumpTicks.Load()
+	stop, err := startTimerPump(time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for timerPumpTicks.Load()-t0 < 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pump did not wake")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	t1 := timerPumpTicks.Load()
+	time.Sleep(20 * time.Millisecond)
+	if timerPumpTicks.Load() != t1 {
+		t.Error("the pump still runs after stop")
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after stop, %d before", n, before)
+	}
+}
