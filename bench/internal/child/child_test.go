@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -78,9 +79,15 @@ func TestStopEndsTheGroup(t *testing.T) {
 	}
 }
 
+// isZombie reports whether pid has exited and waits to be reaped (or is
+// gone): the state field of /proc/<pid>/stat, after the command's ")".
 func isZombie(pid int) bool {
-	out, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
-	return err != nil || strings.HasPrefix(strings.TrimSpace(string(out)), "Z")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z") || strings.HasPrefix(rest, "X")
 }
 
 func TestStopAllSkipsUntracked(t *testing.T) {
